@@ -1,0 +1,3 @@
+from driftwise.cli import app
+
+app()

@@ -1,0 +1,206 @@
+"""Load what one run needs: the window's predictions with the labels known so far, and the
+reference.
+
+Labels arrive late and may be partial: a window's frame carries the target where a label has
+arrived (by ``as_of`` when the labels say when they arrived) and NaN elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from monitoring_lib.sources import (
+    DEFAULT_CHUNK_ROWS,
+    SourceError,
+    TimeFilter,
+    describe,
+    iter_source,
+    read_all,
+    source_columns,
+    to_utc,
+    window_filter,
+)
+from monitoring_lib.spec import MonitorSpec
+from monitoring_lib.windows import Window
+
+
+@dataclass(frozen=True)
+class WindowData:
+    """One window's predictions joined with the labels present at load time."""
+
+    window: Window
+    frame: pd.DataFrame
+    missing_columns: tuple[str, ...]
+    """Columns the spec names that the prediction source lacks (recorded as schema findings)."""
+    labelled_rows: int
+
+    @property
+    def is_empty(self) -> bool:
+        return len(self.frame) == 0
+
+    @property
+    def label_coverage(self) -> float | None:
+        return self.labelled_rows / len(self.frame) if len(self.frame) else None
+
+
+def prediction_columns(spec: MonitorSpec) -> list[str]:
+    """Every column the spec expects in the prediction log, in a stable order."""
+    columns = spec.columns
+    names = [columns.timestamp, columns.id, *columns.features]
+    if columns.prediction:
+        names.append(columns.prediction)
+    if isinstance(columns.probability, str):
+        names.append(columns.probability)
+    elif isinstance(columns.probability, dict):
+        names += list(columns.probability.values())
+    return list(dict.fromkeys(names))
+
+
+def iter_window_chunks(
+    spec: MonitorSpec, window: Window, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """The window's predictions in chunks, for windows larger than memory."""
+    wanted = prediction_columns(spec)
+    if spec.columns.target:
+        wanted.append(spec.columns.target)
+    yield from iter_source(
+        spec.sources.predictions,
+        spec.base_dir,
+        "predictions",
+        columns=wanted,
+        time_filter=window_filter(spec, window),
+        chunk_rows=chunk_rows,
+    )
+
+
+def load_window(spec: MonitorSpec, window: Window, *, as_of: datetime | None = None) -> WindowData:
+    """The window's predictions, with the labels that had arrived by ``as_of`` (default: all)."""
+    expected = prediction_columns(spec)
+    frame = read_all(iter_window_chunks(spec, window), expected)
+    for required in (spec.columns.timestamp, spec.columns.id):
+        if required not in frame.columns and len(frame):
+            raise SourceError(
+                f"predictions source {describe(spec.sources.predictions, spec.base_dir)}: "
+                f"no column '{required}', which the spec names as its timestamp/id"
+            )
+    missing = tuple(c for c in expected if c not in frame.columns)
+    frame = _attach_labels(spec, frame, as_of)
+    target = spec.columns.target
+    labelled = int(frame[target].notna().sum()) if target and target in frame.columns else 0
+    return WindowData(window, frame, missing, labelled)
+
+
+def _attach_labels(spec: MonitorSpec, frame: pd.DataFrame, as_of: datetime | None) -> pd.DataFrame:
+    target, id_column = spec.columns.target, spec.columns.id
+    if spec.sources.labels is None or target is None:
+        return frame
+    labels = load_labels(
+        spec, frame[id_column] if id_column in frame.columns else pd.Series(), as_of
+    )
+    frame = frame.drop(columns=[target], errors="ignore")
+    if not len(frame):
+        return frame.assign(**{target: pd.Series(dtype="float64")})
+    return frame.merge(labels, on=id_column, how="left", validate="many_to_one")
+
+
+def load_labels(spec: MonitorSpec, ids: pd.Series, as_of: datetime | None) -> pd.DataFrame:
+    """id -> target for ``ids``, one row per id (the latest label wins)."""
+    if spec.sources.labels is None or spec.columns.target is None:
+        raise ValueError(f"{spec.name}: labels need sources.labels and columns.target")
+    id_column, target, arrived = spec.columns.id, spec.columns.target, spec.columns.label_timestamp
+    wanted = [id_column, target] + ([arrived] if arrived else [])
+    where = describe(spec.sources.labels, spec.base_dir)
+    chunks = []
+    for chunk in iter_source(spec.sources.labels, spec.base_dir, "labels", columns=wanted):
+        _require(chunk, wanted, f"labels source {where}")
+        chunk = chunk[chunk[id_column].isin(ids)]
+        if arrived and as_of is not None and len(chunk):
+            stamps = to_utc(
+                chunk[arrived], spec.window.naive_timestamps_in, where=f"labels column '{arrived}'"
+            )
+            chunk = chunk[(stamps <= pd.Timestamp(as_of)).to_numpy()]
+        chunks.append(chunk)
+    labels = read_all(iter(chunks), wanted)
+    if arrived and len(labels):
+        labels = labels.sort_values(arrived, kind="stable")
+    labels = labels.drop_duplicates(id_column, keep="last")
+    return labels[[id_column, target]]
+
+
+def _require(frame: pd.DataFrame, columns: list[str], where: str) -> None:
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        raise SourceError(
+            f"{where}: no column {', '.join(repr(c) for c in absent)}; it has {list(frame.columns)}"
+        )
+
+
+def load_reference(spec: MonitorSpec) -> pd.DataFrame:
+    """The reference data: features, and prediction/target where the file carries them."""
+    wanted = prediction_columns(spec)[2:]
+    if spec.columns.target:
+        wanted.append(spec.columns.target)
+    frame = read_all(
+        iter_source(spec.sources.reference, spec.base_dir, "reference", columns=wanted), wanted
+    )
+    if frame.empty:
+        raise SourceError(
+            f"reference source {describe(spec.sources.reference, spec.base_dir)} has no rows"
+        )
+    _require(
+        frame,
+        spec.columns.features,
+        f"reference source {describe(spec.sources.reference, spec.base_dir)}",
+    )
+    return frame
+
+
+def check_sources(spec: MonitorSpec) -> list[str]:
+    """Every problem `driftwise validate` reports: missing files, missing columns, bad queries."""
+    columns = spec.columns
+    expected = {
+        "predictions": (spec.sources.predictions, prediction_columns(spec)),
+        "reference": (spec.sources.reference, columns.features),
+    }
+    if spec.sources.labels is not None and columns.target:
+        label_columns = [columns.id, columns.target] + (
+            [columns.label_timestamp] if columns.label_timestamp else []
+        )
+        expected["labels"] = (spec.sources.labels, label_columns)
+    problems = []
+    for role, (source, names) in expected.items():
+        try:
+            found = source_columns(source, spec.base_dir, role)
+        except SourceError as error:
+            problems.append(str(error))
+            continue
+        for where, present in found.items():
+            problems += [
+                f"{role} source {where}: no column '{name}' ({_role_of(spec, name)}); "
+                f"it has {present}"
+                for name in names
+                if name not in present
+            ]
+    return problems
+
+
+def _role_of(spec: MonitorSpec, column: str) -> str:
+    for key, name in spec.columns.roles():
+        if name == column:
+            return f"columns.{key}"
+    return "columns"
+
+
+__all__ = [
+    "TimeFilter",
+    "WindowData",
+    "check_sources",
+    "iter_window_chunks",
+    "load_labels",
+    "load_reference",
+    "load_window",
+]

@@ -1,0 +1,73 @@
+"""Runtime settings: one object, read from ``DRIFTWISE_*`` environment variables (or ``.env``).
+
+Secrets (database URL, Slack token and webhook URL) are ``SecretStr`` so that a repr, a log line or
+a validation error shows ``**********`` instead of the value.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+
+class DriftwiseSettings(BaseSettings):
+    """Where driftwise keeps its data and how it reaches outside services."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTWISE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    home: Path = Field(
+        default=Path(".driftwise"),
+        description="Local data folder: the embedded SQLite store and, by default, the artifacts.",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the metric store, e.g. "
+            "postgresql+psycopg2://user:pass@host:5432/db. Default: a SQLite file in `home`."
+        ),
+    )
+    artifact_dir: Path | None = Field(
+        default=None,
+        description="Folder for profiles, HTML reports and model files. Default: home/artifacts.",
+    )
+    slack_token: SecretStr | None = Field(
+        default=None, description="Slack bot token (xoxb-...) for chat.postMessage."
+    )
+    slack_webhook_url: SecretStr | None = Field(
+        default=None, description="Slack incoming-webhook URL."
+    )
+    slack_base_url: str = Field(
+        default="https://slack.com/api/",
+        description="Slack Web API base URL (tests point it at a local server).",
+    )
+    log_json: bool = Field(default=False, description="Emit JSON log lines instead of plain text.")
+
+    @cached_property
+    def store_url(self) -> URL:
+        """The metric store's URL; the SQLite default lives under ``home``."""
+        if self.database_url is not None:
+            return make_url(self.database_url.get_secret_value())
+        return make_url(f"sqlite:///{(self.home / 'driftwise.db').resolve()}")
+
+    @property
+    def artifacts(self) -> Path:
+        """The artifact folder, resolved (not created: writers create what they need)."""
+        return (self.artifact_dir or self.home / "artifacts").resolve()
+
+
+def environment_secret(name: str) -> str | None:
+    """A secret a spec names by environment variable (e.g. a source database URL)."""
+    value = os.environ.get(name, "")
+    return value or None
+
+
+def safe_url(url: URL | str) -> str:
+    """A URL fit for logs and error messages: the password is masked."""
+    return make_url(url).render_as_string(hide_password=True)

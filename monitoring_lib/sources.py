@@ -1,0 +1,256 @@
+"""Read a monitor's sources: files (parquet or CSV, globbed) or a SQL query.
+
+Every error names the source role, the file (or query) and the column, because the person reading
+it is looking at a spec and a folder of files, not at a pandas traceback.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitoring_lib.settings import environment_secret, safe_url
+from monitoring_lib.spec import FileSource, MonitorSpec, Source, SqlSource
+from monitoring_lib.windows import Window
+
+DEFAULT_CHUNK_ROWS = 250_000
+
+
+class SourceError(ValueError):
+    """A source that cannot be read as the spec says."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimeFilter:
+    """Keep rows whose ``column`` falls in [start, end); naive values are read in ``naive_zone``."""
+
+    column: str
+    start: datetime
+    end: datetime
+    naive_zone: str
+
+
+def describe(source: Source, base_dir: Path) -> str:
+    if isinstance(source, FileSource):
+        return str(_absolute(source.path, base_dir))
+    return "SQL query " + " ".join(source.query.split())[:80]
+
+
+def _absolute(pattern: str, base_dir: Path) -> Path:
+    path = Path(pattern).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def resolve_files(source: FileSource, base_dir: Path, role: str) -> list[Path]:
+    """The files a file source names, sorted; an error when none match."""
+    pattern = _absolute(source.path, base_dir)
+    files = sorted(Path(p) for p in glob.glob(str(pattern), recursive=True) if Path(p).is_file())
+    if not files:
+        raise SourceError(f"{role} source: no file matches '{source.path}' (looked for {pattern})")
+    return files
+
+
+def _file_format(source: FileSource, path: Path) -> str:
+    if source.format != "auto":
+        return source.format
+    suffixes = "".join(path.suffixes).lower()
+    if ".parquet" in suffixes or suffixes.endswith(".pq"):
+        return "parquet"
+    if ".csv" in suffixes:
+        return "csv"
+    raise SourceError(
+        f"cannot tell the format of {path}: name it *.parquet or *.csv, or set format"
+    )
+
+
+def _sql_url(source: SqlSource) -> str:
+    if source.url is not None:
+        return source.url.get_secret_value()
+    value = environment_secret(source.url_env or "")
+    if value is None:
+        raise SourceError(f"SQL source: environment variable {source.url_env} is not set")
+    return value
+
+
+def source_columns(source: Source, base_dir: Path, role: str) -> dict[str, list[str]]:
+    """Column names per file (or for the query), without reading rows."""
+    if isinstance(source, SqlSource):
+        frame = next(_iter_sql(source, None, chunk_rows=1, limit_zero=True))
+        return {describe(source, base_dir): list(frame.columns)}
+    found = {}
+    for path in resolve_files(source, base_dir, role):
+        if _file_format(source, path) == "parquet":
+            found[str(path)] = list(pads.dataset(path, format="parquet").schema.names)
+        else:
+            found[str(path)] = list(pd.read_csv(path, nrows=0, encoding_errors="replace").columns)
+    return found
+
+
+def iter_source(
+    source: Source,
+    base_dir: Path,
+    role: str,
+    *,
+    columns: Sequence[str] | None = None,
+    time_filter: TimeFilter | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """Yield the source's rows in chunks of at most ``chunk_rows``, time-filtered if asked.
+
+    Timestamps of the filter column come out as UTC-aware. Only ``columns`` are read (those
+    missing from a file are simply absent from its chunks; callers decide if that is an error).
+    """
+    if isinstance(source, SqlSource):
+        chunks = _iter_sql(source, time_filter, chunk_rows=chunk_rows)
+    else:
+        chunks = _iter_files(source, base_dir, role, columns, time_filter, chunk_rows)
+    for chunk in chunks:
+        if columns is not None:
+            chunk = chunk[[c for c in columns if c in chunk.columns]]
+        if time_filter is not None:
+            chunk = _apply_time_filter(chunk, time_filter, role)
+        yield chunk.reset_index(drop=True)
+
+
+def _iter_files(
+    source: FileSource,
+    base_dir: Path,
+    role: str,
+    columns: Sequence[str] | None,
+    time_filter: TimeFilter | None,
+    chunk_rows: int,
+) -> Iterator[pd.DataFrame]:
+    for path in resolve_files(source, base_dir, role):
+        if _file_format(source, path) == "parquet":
+            yield from _iter_parquet(path, columns, time_filter, chunk_rows)
+        else:
+            yield from _iter_csv(path, columns, chunk_rows)
+
+
+def _iter_parquet(
+    path: Path, columns: Sequence[str] | None, time_filter: TimeFilter | None, chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    dataset = pads.dataset(path, format="parquet")
+    names = dataset.schema.names
+    wanted = [c for c in columns if c in names] if columns is not None else None
+    expression = _parquet_filter(dataset.schema, time_filter) if time_filter else None
+    for batch in dataset.to_batches(columns=wanted, filter=expression, batch_size=chunk_rows):
+        yield batch.to_pandas()
+
+
+def _parquet_filter(schema: pa.Schema, time_filter: TimeFilter) -> pads.Expression | None:
+    """Push the window down to the parquet reader when the column is a real timestamp."""
+    if time_filter.column not in schema.names:
+        return None
+    kind = schema.field(time_filter.column).type
+    if not pa.types.is_timestamp(kind):
+        return None
+    start, end = time_filter.start, time_filter.end
+    if kind.tz is None:
+        zone = _zone(time_filter.naive_zone)
+        start = start.astimezone(zone).replace(tzinfo=None)
+        end = end.astimezone(zone).replace(tzinfo=None)
+    field = pads.field(time_filter.column)
+    return (field >= pa.scalar(start, type=kind)) & (field < pa.scalar(end, type=kind))
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def _iter_csv(path: Path, columns: Sequence[str] | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    header = list(pd.read_csv(path, nrows=0, encoding_errors="replace").columns)
+    wanted = [c for c in columns if c in header] if columns is not None else None
+    try:
+        yield from pd.read_csv(
+            path, usecols=wanted, chunksize=chunk_rows, encoding_errors="replace", low_memory=False
+        )
+    except (pd.errors.ParserError, ValueError) as error:
+        raise SourceError(f"{path}: not a readable CSV file: {error}") from None
+
+
+def _iter_sql(
+    source: SqlSource, time_filter: TimeFilter | None, *, chunk_rows: int, limit_zero: bool = False
+) -> Iterator[pd.DataFrame]:
+    url = _sql_url(source)
+    query = text(source.query)
+    params = {}
+    wanted = set(query.compile().params)
+    if time_filter is not None:
+        params = {"start": time_filter.start, "end": time_filter.end}
+    params = {k: v for k, v in params.items() if k in wanted}
+    missing = wanted - set(params)
+    if missing and not limit_zero:
+        raise SourceError(
+            f"SQL source: the query uses :{', :'.join(sorted(missing))}; only :start and :end "
+            "(the window bounds) are supplied"
+        )
+    sql = source.query if not limit_zero else f"SELECT * FROM ({source.query}) AS q WHERE 1 = 0"
+    bind = dict.fromkeys(wanted) | params if limit_zero else params
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            frames = pd.read_sql_query(text(sql), connection, params=bind, chunksize=chunk_rows)
+            yield from frames
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        raise SourceError(f"SQL source at {safe_url(engine.url)}: query failed: {reason}") from None
+    finally:
+        engine.dispose()
+
+
+def to_utc(values: pd.Series, naive_zone: str, *, where: str) -> pd.Series:
+    """Timestamps as UTC-aware; naive ones are read in ``naive_zone``."""
+    try:
+        parsed = (
+            pd.to_datetime(values, format="ISO8601")
+            if values.dtype == object
+            else pd.to_datetime(values)
+        )
+        if parsed.dtype == object:  # mixed offsets parse to objects; normalise through UTC
+            parsed = pd.to_datetime(values, utc=True, format="ISO8601")
+    except (ValueError, TypeError) as error:
+        raise SourceError(f"{where}: values could not be read as timestamps ({error})") from None
+    if parsed.dt.tz is None:
+        parsed = parsed.dt.tz_localize(naive_zone, ambiguous="NaT", nonexistent="shift_forward")
+    return parsed.dt.tz_convert("UTC")
+
+
+def _apply_time_filter(chunk: pd.DataFrame, time_filter: TimeFilter, role: str) -> pd.DataFrame:
+    if time_filter.column not in chunk.columns:
+        raise SourceError(f"{role} source has no column '{time_filter.column}' (columns.timestamp)")
+    stamps = to_utc(
+        chunk[time_filter.column],
+        time_filter.naive_zone,
+        where=f"{role} column '{time_filter.column}'",
+    )
+    inside = (stamps >= pd.Timestamp(time_filter.start)) & (stamps < pd.Timestamp(time_filter.end))
+    kept = chunk.loc[inside.to_numpy()].copy()
+    kept[time_filter.column] = stamps[inside].to_numpy()
+    return kept
+
+
+def read_all(chunks: Iterator[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    """Concatenate chunks; an explicit empty frame with ``columns`` when there are none."""
+    frames = [c for c in chunks if len(c)]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    return pd.concat(frames, ignore_index=True)
+
+
+def window_filter(spec: MonitorSpec, window: Window) -> TimeFilter:
+    return TimeFilter(
+        spec.columns.timestamp, window.start, window.end, spec.window.naive_timestamps_in
+    )
