@@ -1,0 +1,400 @@
+"""Data-quality constraints learnt from the reference profile, and schema checks of a window.
+
+The constraints are derived once from the reference profile and stored as JSON, so a window is
+judged against the data the model was trained on, not against hand-written thresholds. They are
+evaluated on the window's profile with whylogs' constraints API; no raw rows are needed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from monitoring_lib.profiling import (
+    ColumnProfileView,
+    DatasetProfileView,
+    MetricConstraint,
+    constraint_factories,
+    frequent_items_of,
+)
+from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus
+
+KINDS = ("numeric", "string", "bool", "datetime", "mixed", "other")
+"""Dtype kinds compared by the schema check: int64 -> float64 (a NaN appeared) is no change."""
+
+_LISTED_LIMIT = 20
+"""At most this many offending values or columns are listed in a record's details."""
+
+
+@dataclass(frozen=True, slots=True)
+class RangeRule:
+    column: str
+    lower: float
+    upper: float
+    reference_min: float
+    reference_max: float
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryRule:
+    column: str
+    allowed: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRule:
+    """A rule that could not be learnt; each window records it as SKIPPED with this reason."""
+
+    metric: str
+    column: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConstraintSet:
+    """The constraints learnt from a reference profile; stored as JSON next to it."""
+
+    not_null: tuple[str, ...] = ()
+    ranges: tuple[RangeRule, ...] = ()
+    categories: tuple[CategoryRule, ...] = ()
+    skipped: tuple[SkippedRule, ...] = ()
+    range_margin: float = 0.1
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> ConstraintSet:
+        try:
+            data = json.loads(text)
+            return cls(
+                not_null=tuple(data["not_null"]),
+                ranges=tuple(RangeRule(**rule) for rule in data["ranges"]),
+                categories=tuple(
+                    CategoryRule(rule["column"], tuple(rule["allowed"]))
+                    for rule in data["categories"]
+                ),
+                skipped=tuple(SkippedRule(**rule) for rule in data["skipped"]),
+                range_margin=float(data["range_margin"]),
+            )
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"not a stored constraint set: {error!r}") from error
+
+
+# --- deriving constraints from the reference ---------------------------------------------------
+
+
+def _range_rule(column: str, minimum: float, maximum: float, margin: float) -> RangeRule:
+    """Reference range widened by ``margin`` of its width on each side.
+
+    A constant reference column has no width: its value (or 1 when it is 0) stands in, so a
+    constant feature is not failed by a rounding difference.
+    """
+    width = (maximum - minimum) or abs(minimum) or 1.0
+    return RangeRule(column, minimum - margin * width, maximum + margin * width, minimum, maximum)
+
+
+def _category_rule(column: ColumnProfileView, name: str) -> CategoryRule | SkippedRule:
+    items, exact = frequent_items_of(column)
+    metric = Metric.DQ_ALLOWED_CATEGORIES.value
+    if not exact:
+        reason = "the reference has too many distinct values (over 768) to list them all exactly"
+        return SkippedRule(metric, name, reason)
+    if not items:
+        return SkippedRule(metric, name, "the reference column has no values")
+    return CategoryRule(name, tuple(sorted(item.value for item in items)))
+
+
+def _column_rules(
+    column: ColumnProfileView, name: str, *, numerical: bool, categorical: bool, margin: float
+) -> list[str | RangeRule | CategoryRule | SkippedRule]:
+    counts = column.get_metric("counts")
+    rules: list[str | RangeRule | CategoryRule | SkippedRule] = []
+    if counts.n.value == 0:
+        rules.append(SkippedRule(Metric.DQ_NOT_NULL.value, name, "the reference has no rows"))
+    elif counts.null.value == 0:
+        rules.append(name)
+    if numerical:
+        dist = column.get_metric("distribution")
+        if dist is None or dist.n == 0:
+            reason = "the reference column has no numeric values"
+            rules.append(SkippedRule(Metric.DQ_RANGE.value, name, reason))
+        else:
+            rules.append(_range_rule(name, float(dist.min), float(dist.max), margin))
+    if categorical:
+        rules.append(_category_rule(column, name))
+    return rules
+
+
+def derive_constraints(
+    reference_view: DatasetProfileView,
+    *,
+    numerical: Collection[str],
+    categorical: Collection[str],
+    range_margin: float = 0.1,
+) -> ConstraintSet:
+    """Learn constraints: no nulls where the reference had none, widened numeric ranges, and the
+    categories seen in the reference. Columns the reference cannot support become SKIPPED rules.
+    """
+    if not (math.isfinite(range_margin) and range_margin >= 0):
+        raise ValueError(f"range_margin must be a finite number >= 0, got {range_margin!r}")
+    rules: list[str | RangeRule | CategoryRule | SkippedRule] = []
+    for name in dict.fromkeys([*numerical, *categorical]):
+        column = reference_view.get_column(name)
+        is_numerical, is_categorical = name in numerical, name in categorical
+        if column is not None:
+            rules += _column_rules(
+                column,
+                name,
+                numerical=is_numerical,
+                categorical=is_categorical,
+                margin=range_margin,
+            )
+            continue
+        metrics = [Metric.DQ_NOT_NULL, *([Metric.DQ_RANGE] if is_numerical else [])]
+        metrics += [Metric.DQ_ALLOWED_CATEGORIES] if is_categorical else []
+        rules += [SkippedRule(m.value, name, "the column is not in the reference") for m in metrics]
+    return ConstraintSet(
+        not_null=tuple(rule for rule in rules if isinstance(rule, str)),
+        ranges=tuple(rule for rule in rules if isinstance(rule, RangeRule)),
+        categories=tuple(rule for rule in rules if isinstance(rule, CategoryRule)),
+        skipped=tuple(rule for rule in rules if isinstance(rule, SkippedRule)),
+        range_margin=range_margin,
+    )
+
+
+# --- checking a window's profile ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """One constraint's records for one column and segment."""
+
+    metric: Metric
+    column: str
+    segment: str
+
+    def result(self, passed: bool, value: float, **details: Any) -> MetricRecord:
+        status = MetricStatus.OK if passed else MetricStatus.FAILED
+        return MetricRecord(self.metric, float(value), status, self.column, self.segment, details)
+
+    def without_value(self, status: MetricStatus, reason: str) -> MetricRecord:
+        details = {"reason": reason}
+        return MetricRecord(self.metric, None, status, self.column, self.segment, details)
+
+
+def _passes(constraint: MetricConstraint, view: DatasetProfileView) -> bool:
+    passed, _summary = constraint.validate_profile(view)
+    return bool(passed)
+
+
+def _window_column(view: DatasetProfileView, check: _Check) -> ColumnProfileView | MetricRecord:
+    """The window's column, or the SKIPPED/INSUFFICIENT_DATA record when it cannot be judged."""
+    column = view.get_column(check.column)
+    if column is None:
+        reason = "the column is missing from the window (see the schema check)"
+        return check.without_value(MetricStatus.SKIPPED, reason)
+    if column.get_metric("counts").n.value == 0:
+        return check.without_value(MetricStatus.INSUFFICIENT_DATA, "the window has no rows")
+    return column
+
+
+def _not_null_record(view: DatasetProfileView, check: _Check) -> MetricRecord:
+    column = _window_column(view, check)
+    if isinstance(column, MetricRecord):
+        return column
+    counts = column.get_metric("counts")
+    null, n = int(counts.null.value), int(counts.n.value)
+    passed = _passes(constraint_factories.no_missing_values(check.column), view)
+    return check.result(passed, null, observed_null=null, expected_null=0, n=n)
+
+
+def _range_record(view: DatasetProfileView, rule: RangeRule, check: _Check) -> MetricRecord:
+    """Value: the share of values outside the allowed range (KLL estimate, exact when small)."""
+    column = _window_column(view, check)
+    if isinstance(column, MetricRecord):
+        return column
+    dist = column.get_metric("distribution")
+    if dist is None or dist.n == 0:
+        return check.without_value(MetricStatus.INSUFFICIENT_DATA, "no numeric value in the window")
+    kll = dist.kll.value
+    outside = kll.get_cdf([rule.lower])[0] + 1.0 - kll.get_cdf([rule.upper], True)[0]
+    constraint = constraint_factories.is_in_range(rule.column, rule.lower, rule.upper)
+    return check.result(
+        _passes(constraint, view),
+        max(0.0, outside),
+        observed_min=float(dist.min),
+        observed_max=float(dist.max),
+        expected_lower=rule.lower,
+        expected_upper=rule.upper,
+        reference_min=rule.reference_min,
+        reference_max=rule.reference_max,
+    )
+
+
+def _category_record(view: DatasetProfileView, rule: CategoryRule, check: _Check) -> MetricRecord:
+    """Value: how many distinct values the reference never had."""
+    column = _window_column(view, check)
+    if isinstance(column, MetricRecord):
+        return column
+    items, exact = frequent_items_of(column)
+    if exact and not items:
+        return check.without_value(MetricStatus.INSUFFICIENT_DATA, "every value is missing")
+    expected = {"allowed_count": len(rule.allowed), "allowed": list(rule.allowed[:_LISTED_LIMIT])}
+    if not exact:
+        # The reference listed at most 768 values exactly; a window too varied for the sketch to
+        # hold exactly has more distinct values than that, so some of them must be new.
+        estimate = column.get_metric("cardinality").estimate or 0.0
+        reason = f"about {estimate:.0f} distinct values, more than the {len(rule.allowed)} allowed"
+        new = max(1.0, estimate - len(rule.allowed))
+        return check.result(False, new, reason=reason, exact=False, **expected)
+    allowed = set(rule.allowed)
+    unseen = [item for item in items if item.value not in allowed]
+    constraint = constraint_factories.frequent_strings_in_reference_set(rule.column, allowed)
+    listed = [{"value": item.value, "count": item.est} for item in unseen[:_LISTED_LIMIT]]
+    rows = sum(item.est for item in unseen)
+    return check.result(
+        _passes(constraint, view), len(unseen), unseen=listed, unseen_rows=rows, **expected
+    )
+
+
+def check_constraints(
+    window_view: DatasetProfileView, constraints: ConstraintSet, *, segment: str = DATASET
+) -> list[MetricRecord]:
+    """Judge a window's profile: OK or FAILED per rule, with observed and expected in details.
+
+    A column missing from the window is SKIPPED here (the schema check reports it) and the other
+    columns are still evaluated.
+    """
+    records = [
+        _not_null_record(window_view, _Check(Metric.DQ_NOT_NULL, name, segment))
+        for name in constraints.not_null
+    ]
+    records += [
+        _range_record(window_view, rule, _Check(Metric.DQ_RANGE, rule.column, segment))
+        for rule in constraints.ranges
+    ]
+    records += [
+        _category_record(
+            window_view, rule, _Check(Metric.DQ_ALLOWED_CATEGORIES, rule.column, segment)
+        )
+        for rule in constraints.categories
+    ]
+    for skipped in constraints.skipped:
+        details = {"reason": skipped.reason}
+        records.append(
+            MetricRecord(
+                skipped.metric, None, MetricStatus.SKIPPED, skipped.column, segment, details
+            )
+        )
+    return records
+
+
+# --- schema ------------------------------------------------------------------------------------
+
+_INFERRED_KINDS = {
+    "string": "string",
+    "bytes": "string",
+    "categorical": "string",
+    "integer": "numeric",
+    "integer-na": "numeric",
+    "floating": "numeric",
+    "mixed-integer-float": "numeric",
+    "decimal": "numeric",
+    "boolean": "bool",
+    "datetime64": "datetime",
+    "datetime": "datetime",
+    "date": "datetime",
+    "mixed": "mixed",
+    "mixed-integer": "mixed",
+}
+
+
+def dtype_kind(dtype: Any) -> str:
+    """Kind of a dtype or dtype name; ``object`` counts as string (most object columns are)."""
+    try:
+        dtype = pd.api.types.pandas_dtype(dtype)
+    except (TypeError, ValueError):
+        return "other"
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "string" if dtype.categories is None else dtype_kind(dtype.categories.dtype)
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+        return "string"
+    return "other"
+
+
+def column_kind(series: pd.Series) -> str | None:
+    """Kind of a column's values; object columns are inferred. None when every value is missing."""
+    if not series.notna().any():
+        return None
+    if not pd.api.types.is_object_dtype(series.dtype):
+        return dtype_kind(series.dtype)
+    return _INFERRED_KINDS.get(pd.api.types.infer_dtype(series, skipna=True), "other")
+
+
+def column_kinds(df: pd.DataFrame) -> dict[str, str]:
+    """Kinds of a reference frame's columns, to store and pass as ``reference_dtypes`` later."""
+    return {str(name): column_kind(s) or dtype_kind(s.dtype) for name, s in df.items()}
+
+
+def _dtype_record(
+    series: pd.Series, name: str, reference: str | None, segment: str
+) -> MetricRecord:
+    check = _Check(Metric.SCHEMA_DTYPE_CHANGED, name, segment)
+    if reference is None:
+        return check.without_value(MetricStatus.SKIPPED, "no reference dtype for this column")
+    expected = reference if reference in KINDS else dtype_kind(reference)
+    observed = column_kind(series)
+    if observed is None:
+        reason = "every value is missing, so the type cannot be told"
+        return check.without_value(MetricStatus.INSUFFICIENT_DATA, reason)
+    return check.result(
+        observed == expected,
+        float(observed != expected),
+        expected_kind=expected,
+        observed_kind=observed,
+        expected_dtype=reference,
+        observed_dtype=str(series.dtype),
+    )
+
+
+def check_schema(
+    window: pd.DataFrame,
+    *,
+    expected_columns: Collection[str],
+    reference_dtypes: Mapping[str, str],
+    segment: str = DATASET,
+) -> list[MetricRecord]:
+    """Compare a window's columns with the expected ones and the reference dtypes.
+
+    ``reference_dtypes`` maps a column to a kind (see ``column_kinds``) or a dtype name. Per
+    expected column: SCHEMA_MISSING_COLUMN and, when present, SCHEMA_DTYPE_CHANGED (value 1 when
+    violated, 0 when not); one dataset-level SCHEMA_EXTRA_COLUMN counts unexpected columns.
+    """
+    names = [str(name) for name in window.columns]
+    position = {name: i for i, name in reversed(list(enumerate(names)))}
+    records: list[MetricRecord] = []
+    for name in dict.fromkeys(expected_columns):
+        present = name in position
+        missing = _Check(Metric.SCHEMA_MISSING_COLUMN, name, segment)
+        records.append(
+            missing.result(present, float(not present), expected_kind=reference_dtypes.get(name))
+        )
+        if present:
+            series = window.iloc[:, position[name]]
+            records.append(_dtype_record(series, name, reference_dtypes.get(name), segment))
+    extra = sorted(set(names) - set(expected_columns))
+    extra_check = _Check(Metric.SCHEMA_EXTRA_COLUMN, DATASET, segment)
+    records.append(extra_check.result(not extra, len(extra), columns=extra[:_LISTED_LIMIT]))
+    return records

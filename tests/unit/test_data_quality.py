@@ -1,0 +1,317 @@
+"""Constraints learnt from the reference profile, checked on window profiles; schema checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring_lib.data_quality import (
+    CategoryRule,
+    ConstraintSet,
+    RangeRule,
+    check_constraints,
+    check_schema,
+    column_kinds,
+    derive_constraints,
+)
+from monitoring_lib.profiling import profile_frame
+from monitoring_lib.records import Metric, MetricRecord, MetricStatus
+
+NUMERICAL = ["amount", "level", "score"]
+CATEGORICAL = ["channel"]
+
+
+def reference_frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = 400
+    amount = rng.uniform(0.0, 10.0, rows)
+    amount[[0, 1]] = [0.0, 10.0]  # the reference range is exactly [0, 10]
+    score = rng.normal(size=rows)
+    score[::50] = np.nan  # the reference has missing scores: no not-null rule for it
+    return pd.DataFrame(
+        {
+            "amount": amount,
+            "level": np.full(rows, 5),
+            "score": score,
+            "channel": rng.choice(["web", "shop", "phone"], rows),
+        }
+    )
+
+
+def clean_window() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "amount": [0.5, 9.9, 4.0, 10.8],  # 10.8 is inside the 10% margin
+            "level": [5, 5, 5, 5],
+            "score": [0.1, np.nan, -0.3, 2.0],
+            "channel": ["web", "shop", "web", "phone"],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def constraints() -> ConstraintSet:
+    reference = profile_frame(reference_frame())
+    return derive_constraints(reference, numerical=NUMERICAL, categorical=CATEGORICAL)
+
+
+def by_key(records: list[MetricRecord]) -> dict[tuple[str, str], MetricRecord]:
+    keys = [(r.metric, r.column) for r in records]
+    assert len(keys) == len(set(keys)), "a window's records must not repeat a key"
+    return dict(zip(keys, records, strict=True))
+
+
+def test_rules_are_learnt_from_the_reference(constraints: ConstraintSet) -> None:
+    assert constraints.not_null == ("amount", "level", "channel")
+    assert RangeRule("amount", -1.0, 11.0, 0.0, 10.0) in constraints.ranges
+    # a constant reference column is widened by a share of its value
+    assert RangeRule("level", 4.5, 5.5, 5.0, 5.0) in constraints.ranges
+    assert constraints.categories == (CategoryRule("channel", ("phone", "shop", "web")),)
+    assert constraints.skipped == ()
+
+
+def test_constraint_set_round_trips_through_json(constraints: ConstraintSet) -> None:
+    assert ConstraintSet.from_json(constraints.to_json()) == constraints
+
+
+@pytest.mark.parametrize("text", ["", "{}", '{"not_null": 3}', "[1, 2]"])
+def test_a_stored_constraint_set_that_is_not_one_is_rejected(text: str) -> None:
+    with pytest.raises(ValueError, match="constraint set"):
+        ConstraintSet.from_json(text)
+
+
+@pytest.mark.parametrize("margin", [-0.1, float("nan"), float("inf")])
+def test_range_margin_must_be_a_finite_non_negative_number(margin: float) -> None:
+    with pytest.raises(ValueError, match="range_margin"):
+        derive_constraints(
+            profile_frame(reference_frame()),
+            numerical=["amount"],
+            categorical=[],
+            range_margin=margin,
+        )
+
+
+def test_a_clean_window_passes_every_constraint(constraints: ConstraintSet) -> None:
+    records = check_constraints(profile_frame(clean_window()), constraints, segment="region=eu")
+    assert len(records) == 3 + 3 + 1  # not-null, ranges, categories
+    assert all(r.status is MetricStatus.OK for r in records), records
+    assert all(r.value == 0 and r.segment == "region=eu" for r in records)
+
+
+def set_value(column: str, value: object) -> Callable[[pd.DataFrame], None]:
+    def change(df: pd.DataFrame) -> None:
+        df[column] = df[column].astype(object)
+        df.loc[1, column] = value
+
+    return change
+
+
+VIOLATIONS = {
+    "missing amount": (set_value("amount", np.nan), Metric.DQ_NOT_NULL, "amount", 1.0),
+    "missing channel": (set_value("channel", None), Metric.DQ_NOT_NULL, "channel", 1.0),
+    "amount above range": (set_value("amount", 11.5), Metric.DQ_RANGE, "amount", 0.25),
+    "amount below range": (set_value("amount", -3.0), Metric.DQ_RANGE, "amount", 0.25),
+    "constant changed": (set_value("level", 6), Metric.DQ_RANGE, "level", 0.25),
+    "new category": (set_value("channel", "fax"), Metric.DQ_ALLOWED_CATEGORIES, "channel", 1.0),
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "metric", "column", "value"), VIOLATIONS.values(), ids=VIOLATIONS.keys()
+)
+def test_each_constraint_flags_a_violating_window(
+    constraints: ConstraintSet,
+    change: Callable[[pd.DataFrame], None],
+    metric: Metric,
+    column: str,
+    value: float,
+) -> None:
+    window = clean_window()
+    change(window)
+    records = by_key(check_constraints(profile_frame(window), constraints))
+    failed = {key for key, r in records.items() if r.status is MetricStatus.FAILED}
+    assert failed == {(metric, column)}
+    assert records[(metric, column)].value == value
+
+
+def test_failure_details_say_what_was_observed_and_expected(constraints: ConstraintSet) -> None:
+    window = clean_window()
+    window.loc[0, "amount"] = 20.0
+    window.loc[2, "channel"] = "fax"
+    records = by_key(check_constraints(profile_frame(window), constraints))
+    ranged = records[(Metric.DQ_RANGE, "amount")].details
+    assert (ranged["observed_max"], ranged["expected_upper"]) == (20.0, 11.0)
+    categories = records[(Metric.DQ_ALLOWED_CATEGORIES, "channel")].details
+    assert categories["unseen"] == [{"value": "fax", "count": 1}]
+    assert categories["allowed"] == ["phone", "shop", "web"]
+
+
+def test_a_missing_column_is_skipped_and_the_others_still_checked(
+    constraints: ConstraintSet,
+) -> None:
+    window = clean_window().drop(columns=["amount"])
+    window.loc[0, "channel"] = "fax"
+    records = by_key(check_constraints(profile_frame(window), constraints))
+    for metric in (Metric.DQ_NOT_NULL, Metric.DQ_RANGE):
+        assert records[(metric, "amount")].status is MetricStatus.SKIPPED
+        assert "missing from the window" in records[(metric, "amount")].details["reason"]
+    assert records[(Metric.DQ_ALLOWED_CATEGORIES, "channel")].status is MetricStatus.FAILED
+    assert records[(Metric.DQ_RANGE, "level")].status is MetricStatus.OK
+
+
+def test_an_empty_window_has_insufficient_data(constraints: ConstraintSet) -> None:
+    records = check_constraints(profile_frame(clean_window().iloc[:0]), constraints)
+    assert records
+    assert all(r.status is MetricStatus.INSUFFICIENT_DATA for r in records)
+    assert all(r.details["reason"] == "the window has no rows" for r in records)
+
+
+def test_an_all_missing_column_fails_not_null_and_lacks_a_range(
+    constraints: ConstraintSet,
+) -> None:
+    window = clean_window()
+    window["amount"] = np.nan
+    records = by_key(check_constraints(profile_frame(window), constraints))
+    assert records[(Metric.DQ_NOT_NULL, "amount")].status is MetricStatus.FAILED
+    assert records[(Metric.DQ_NOT_NULL, "amount")].value == 4
+    assert records[(Metric.DQ_RANGE, "amount")].status is MetricStatus.INSUFFICIENT_DATA
+
+
+def test_rules_the_reference_cannot_support_are_recorded_as_skipped() -> None:
+    reference = pd.DataFrame(
+        {
+            "empty": [np.nan] * 900,
+            "ids": [f"id-{i}" for i in range(900)],  # more than the sketch lists exactly
+        }
+    )
+    constraints = derive_constraints(
+        profile_frame(reference), numerical=["empty", "absent"], categorical=["ids"]
+    )
+    assert constraints.ranges == ()
+    assert constraints.categories == ()
+    records = by_key(check_constraints(profile_frame(reference), constraints))
+    assert set(records) == {
+        (Metric.DQ_RANGE, "empty"),
+        (Metric.DQ_NOT_NULL, "absent"),
+        (Metric.DQ_RANGE, "absent"),
+        (Metric.DQ_ALLOWED_CATEGORIES, "ids"),
+        (Metric.DQ_NOT_NULL, "ids"),
+    }
+    assert records[(Metric.DQ_NOT_NULL, "ids")].status is MetricStatus.OK
+    skipped = [r for key, r in records.items() if key != (Metric.DQ_NOT_NULL, "ids")]
+    assert all(r.status is MetricStatus.SKIPPED and r.details["reason"] for r in skipped)
+
+
+def test_a_window_with_more_distinct_values_than_the_sketch_holds_fails(
+    constraints: ConstraintSet,
+) -> None:
+    window = pd.DataFrame({"channel": [f"c{i}" for i in range(1_000)] + ["web"] * 10})
+    records = by_key(check_constraints(profile_frame(window), constraints))
+    record = records[(Metric.DQ_ALLOWED_CATEGORIES, "channel")]
+    assert record.status is MetricStatus.FAILED
+    assert record.details["exact"] is False
+    assert record.value is not None
+    assert record.value > 900
+
+
+def test_integer_categories_match_when_a_missing_value_makes_the_column_float() -> None:
+    reference = pd.DataFrame({"grade": [1, 2, 3, 2]})
+    window = pd.DataFrame({"grade": [1.0, np.nan, 3.0]})  # pandas stores it as float64
+    constraints = derive_constraints(profile_frame(reference), numerical=[], categorical=["grade"])
+    records = by_key(check_constraints(profile_frame(window), constraints))
+    assert records[(Metric.DQ_ALLOWED_CATEGORIES, "grade")].status is MetricStatus.OK
+
+
+# --- schema ------------------------------------------------------------------------------------
+
+EXPECTED = ["amount", "level", "channel"]
+
+
+def schema_records(window: pd.DataFrame) -> dict[tuple[str, str], MetricRecord]:
+    kinds = column_kinds(reference_frame())
+    return by_key(check_schema(window, expected_columns=EXPECTED, reference_dtypes=kinds))
+
+
+def test_reference_kinds_are_inferred_from_values() -> None:
+    assert column_kinds(reference_frame()) == {
+        "amount": "numeric",
+        "level": "numeric",
+        "score": "numeric",
+        "channel": "string",
+    }
+
+
+def test_a_clean_window_passes_the_schema_check() -> None:
+    window = clean_window().drop(columns=["score"])
+    window["level"] = window["level"].astype(float)  # int -> float is not a change of kind
+    records = schema_records(window)
+    assert len(records) == 3 + 3 + 1
+    assert all(r.status is MetricStatus.OK and r.value == 0 for r in records.values())
+
+
+SCHEMA_VIOLATIONS = {
+    "missing column": (
+        lambda df: df.drop(columns=["level"]),
+        Metric.SCHEMA_MISSING_COLUMN,
+        "level",
+    ),
+    "extra column": (lambda df: df.assign(debug=1), Metric.SCHEMA_EXTRA_COLUMN, ""),
+    "numbers as text": (
+        lambda df: df.assign(amount=df["amount"].astype(str)),
+        Metric.SCHEMA_DTYPE_CHANGED,
+        "amount",
+    ),
+    "mixed object column": (
+        lambda df: df.assign(channel=["web", 2, "shop", 3.5]),
+        Metric.SCHEMA_DTYPE_CHANGED,
+        "channel",
+    ),
+    "booleans for numbers": (
+        lambda df: df.assign(level=[True, False, True, True]),
+        Metric.SCHEMA_DTYPE_CHANGED,
+        "level",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "metric", "column"), SCHEMA_VIOLATIONS.values(), ids=SCHEMA_VIOLATIONS.keys()
+)
+def test_each_schema_check_flags_a_violating_window(
+    change: Callable[[pd.DataFrame], pd.DataFrame], metric: Metric, column: str
+) -> None:
+    records = schema_records(change(clean_window().drop(columns=["score"])))
+    failed = {key for key, r in records.items() if r.status is MetricStatus.FAILED}
+    assert failed == {(metric, column)}
+    assert records[(metric, column)].value == 1
+
+
+def test_schema_details_name_the_change() -> None:
+    window = clean_window().assign(amount=lambda df: df["amount"].astype(str), extra=0, more=1)
+    records = schema_records(window)
+    changed = records[(Metric.SCHEMA_DTYPE_CHANGED, "amount")].details
+    assert (changed["expected_kind"], changed["observed_kind"]) == ("numeric", "string")
+    assert records[(Metric.SCHEMA_EXTRA_COLUMN, "")].details["columns"] == [
+        "extra",
+        "more",
+        "score",
+    ]
+
+
+def test_an_all_missing_column_cannot_show_its_type() -> None:
+    window = clean_window().drop(columns=["score"]).assign(amount=None)
+    record = schema_records(window)[(Metric.SCHEMA_DTYPE_CHANGED, "amount")]
+    assert record.status is MetricStatus.INSUFFICIENT_DATA
+    assert "missing" in record.details["reason"]
+
+
+def test_reference_dtypes_may_be_dtype_names() -> None:
+    dtypes = reference_frame().dtypes.astype(str).to_dict()
+    window = clean_window().assign(level=["5", "5", "5", "5"])
+    records = by_key(check_schema(window, expected_columns=EXPECTED, reference_dtypes=dtypes))
+    assert records[(Metric.SCHEMA_DTYPE_CHANGED, "level")].status is MetricStatus.FAILED
+    assert records[(Metric.SCHEMA_DTYPE_CHANGED, "channel")].status is MetricStatus.OK
+    assert records[(Metric.SCHEMA_DTYPE_CHANGED, "amount")].status is MetricStatus.OK
