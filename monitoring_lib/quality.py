@@ -70,6 +70,8 @@ _NEGATIVE = "__driftwise_negative__"
 _ROW_SUM_TOLERANCE = 1e-4
 """Loose enough for float32 softmax output, tight enough to catch unnormalised scores."""
 
+_ERROR = MetricStatus.ERROR
+_SKIPPED = MetricStatus.SKIPPED
 _LABEL_METRICS = (Metric.ACCURACY, Metric.PRECISION, Metric.RECALL, Metric.F1)
 _PROBABILITY_METRICS = (Metric.ROC_AUC, Metric.LOG_LOSS)
 _PER_CLASS_METRICS = (Metric.PRECISION, Metric.RECALL, Metric.F1)
@@ -143,10 +145,6 @@ def compute_quality(
     else:
         outcome = _classification_outcome(rows, spec)
     return [coverage, *_records(outcome, {**details, **outcome.details})]
-
-
-_ERROR = MetricStatus.ERROR
-_SKIPPED = MetricStatus.SKIPPED
 
 
 def _spec(
@@ -315,8 +313,8 @@ def _classification_outcome(rows: pd.DataFrame, spec: _Spec) -> _Outcome:
 
 
 def _per_class_keys(classes: Sequence[str], spec: _Spec) -> list[Key]:
-    metrics = _PER_CLASS_METRICS + ((Metric.ROC_AUC,) if spec.probabilities else ())
-    return [(metric, label) for label in classes for metric in metrics]
+    keys = [(metric, label) for label in classes for metric in _PER_CLASS_METRICS]
+    return keys + [(Metric.ROC_AUC, label) for label in classes if label in spec.probabilities]
 
 
 def _class_details(
@@ -379,9 +377,10 @@ def _probability_verdicts(
 ) -> dict[Key, _Verdict]:
     if not spec.probabilities:
         return {}
+    mapped = sorted(spec.probabilities) if classes else []
     keys = [(metric, DATASET) for metric in _PROBABILITY_METRICS]
-    keys += [(Metric.ROC_AUC, label) for label in classes]
-    unknown = sorted(set(truth) - set(spec.probabilities)) if classes else []
+    keys += [(Metric.ROC_AUC, label) for label in mapped]
+    unknown = sorted(set(truth) - set(mapped)) if classes else []
     if probabilities is None:
         reason = f"window frame lacks probability columns {sorted(spec.probabilities.values())}"
     elif (outside := int(((probabilities < 0) | (probabilities > 1)).to_numpy().sum())) > 0:
@@ -389,26 +388,27 @@ def _probability_verdicts(
     elif unknown:
         reason = f"labels contain classes with no probability column: {unknown[:5]}"
     else:
-        return _undefined_probability_verdicts(truth, probabilities, classes)
+        return _undefined_probability_verdicts(truth, probabilities, mapped)
     return {key: _Verdict(_ERROR, reason) for key in keys}
 
 
 def _undefined_probability_verdicts(
-    truth: pd.Series, probabilities: pd.DataFrame, classes: Sequence[str]
+    truth: pd.Series, probabilities: pd.DataFrame, mapped: Sequence[str]
 ) -> dict[Key, _Verdict]:
+    """ROC AUC needs every scored class among the labels; log loss needs rows that sum to 1."""
     verdicts: dict[Key, _Verdict] = {}
     if truth.nunique() < 2:
         verdicts[(Metric.ROC_AUC, DATASET)] = _Verdict(_SKIPPED, "only one class present in labels")
-    absent = sorted(set(classes) - set(truth))
+    absent = sorted(set(mapped) - set(truth))
     if absent:
         reason = f"classes {absent[:5]} have no labelled rows, so one-vs-rest ROC AUC is undefined"
         verdicts[(Metric.ROC_AUC, DATASET)] = _Verdict(_SKIPPED, reason)
-        for label in classes:
+        for label in mapped:
             # Evidently 0.7 computes per-class ROC AUC for all classes at once or not at all.
             why = reason if label in absent else f"not computed because {reason}"
             verdicts[(Metric.ROC_AUC, label)] = _Verdict(_SKIPPED, why)
     off = int((np.abs(probabilities.sum(axis=1) - 1.0) > _ROW_SUM_TOLERANCE).sum())
-    if classes and off:
+    if mapped and off:
         reason = f"probabilities of {off} rows do not sum to 1, so log loss is meaningless"
         verdicts[(Metric.LOG_LOSS, DATASET)] = _Verdict(_ERROR, reason)
     return verdicts

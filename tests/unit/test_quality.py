@@ -10,9 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from evidently import DataDefinition
+from evidently.metrics import RMSE
 from sklearn import metrics as sk
 from sklearn.preprocessing import label_binarize
 
+from monitoring_lib import quality
 from monitoring_lib.quality import compute_quality
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus
 
@@ -549,3 +552,42 @@ def test_mixed_type_regression_predictions_are_dropped_and_counted() -> None:
 def test_bad_configuration_raises(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("+", r"\+")):
         compute_quality(binary_frame(), target="y", prediction="y_hat", **kwargs)
+
+
+def test_non_finite_evidently_values_are_errors_not_ok() -> None:
+    truth = np.random.default_rng(13).normal(1e200, 1e199, 40)  # squared errors overflow
+
+    records = by_key(regression(pd.DataFrame({"y": truth, "y_hat": truth * 1.5})))
+
+    assert records[(Metric.RMSE, DATASET)].status is MetricStatus.ERROR
+    assert records[(Metric.RMSE, DATASET)].details["reason"] == "Evidently returned no finite value"
+    assert records[(Metric.MAE, DATASET)].status is MetricStatus.OK
+
+
+def test_an_evidently_failure_becomes_error_records() -> None:
+    keys = [(Metric.RMSE, DATASET), (Metric.MAE, DATASET)]
+    outcome = quality._Outcome(keys=keys)
+    outcome.verdicts[(Metric.MAE, DATASET)] = quality._Verdict(MetricStatus.SKIPPED, "kept")
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
+    plan = [(Metric.RMSE, RMSE(regression_name="absent"))]  # no such regression task
+
+    quality._run_safely(outcome, frame, DataDefinition(numerical_columns=["a"]), plan)
+
+    assert outcome.verdicts[(Metric.RMSE, DATASET)].status is MetricStatus.ERROR
+    assert outcome.verdicts[(Metric.RMSE, DATASET)].reason.startswith("Evidently failed: ")
+    assert outcome.verdicts[(Metric.MAE, DATASET)].reason == "kept"
+
+
+def test_predicted_class_without_probability_column_leaves_roc_auc_intact() -> None:
+    frame = multiclass_frame(seed=14)
+    frame.loc[:4, "y_hat"] = "fox"  # a class the model's probability output does not cover
+    records = multiclass(frame)
+
+    scores = frame[[MAPPING[label] for label in CLASSES]].to_numpy()
+    expected = sk.roc_auc_score(frame["y"], scores, multi_class="ovr", labels=CLASSES)
+    assert value(records, Metric.ROC_AUC) == pytest.approx(expected, abs=TOLERANCE)
+    assert by_key(records)[(Metric.RECALL, "fox")].status is MetricStatus.SKIPPED
+    assert (Metric.ROC_AUC, "fox") not in by_key(records)
+    assert value(records, Metric.PRECISION) == pytest.approx(
+        quiet(sk.precision_score, frame["y"], frame["y_hat"], average="macro"), abs=TOLERANCE
+    )
