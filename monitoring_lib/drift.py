@@ -144,7 +144,12 @@ def _missing(frame: pd.DataFrame, name: str, side: str) -> ColumnProblem | None:
 def category_counts(series: pd.Series, side: str) -> pd.Series | ColumnProblem:
     """Value counts of a categorical column, or an ERROR for values that cannot be counted."""
     try:
-        return ds.value_counts(series)
+        counts = ds.value_counts(series)
+        if counts.index.is_unique:  # hashing happens here for object values
+            return counts
+        return ColumnProblem(
+            MetricStatus.ERROR, f"the {side} holds values that compare unequal to themselves"
+        )
     except TypeError as exc:
         return ColumnProblem(
             MetricStatus.ERROR, f"the {side} holds values that cannot be counted: {exc}"

