@@ -98,6 +98,8 @@ class _Spec:
 
 @dataclass(slots=True)
 class _Outcome:
+    """What one window yields: Evidently's values, and verdicts that override them."""
+
     keys: list[Key]
     values: dict[Key, float] = field(default_factory=dict)
     verdicts: dict[Key, _Verdict] = field(default_factory=dict)
@@ -133,7 +135,7 @@ def compute_quality(
         reason = f"window frame has no column {', '.join(map(repr, missing))}"
         return [coverage, *_uniform(keys, _Verdict(_ERROR, reason), {})]
     rows, details = _usable_rows(frame, spec)
-    minimum = max(min_labelled_rows, 2)
+    minimum = max(min_labelled_rows, 2)  # one row has no spread: no ROC AUC, R2 or error std
     if len(rows) < minimum:
         reason = f"{len(rows)} labelled rows with usable predictions; quality needs {minimum}"
         return [
