@@ -19,9 +19,9 @@ from monitoring_lib.profiling import (
     ColumnProfileView,
     DatasetProfileView,
     MetricConstraint,
-    constraint_factories,
     frequent_items_of,
 )
+from monitoring_lib.profiling import factories as constraint_factories
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus
 
 KINDS = ("numeric", "string", "bool", "datetime", "mixed", "other")
@@ -88,6 +88,9 @@ class ConstraintSet:
 
 # --- deriving constraints from the reference ---------------------------------------------------
 
+_Rule = str | RangeRule | CategoryRule | SkippedRule
+"""A learnt rule; a bare column name is a not-null rule."""
+
 
 def _range_rule(column: str, minimum: float, maximum: float, margin: float) -> RangeRule:
     """Reference range widened by ``margin`` of its width on each side.
@@ -112,9 +115,9 @@ def _category_rule(column: ColumnProfileView, name: str) -> CategoryRule | Skipp
 
 def _column_rules(
     column: ColumnProfileView, name: str, *, numerical: bool, categorical: bool, margin: float
-) -> list[str | RangeRule | CategoryRule | SkippedRule]:
+) -> list[_Rule]:
     counts = column.get_metric("counts")
-    rules: list[str | RangeRule | CategoryRule | SkippedRule] = []
+    rules: list[_Rule] = []
     if counts.n.value == 0:
         rules.append(SkippedRule(Metric.DQ_NOT_NULL.value, name, "the reference has no rows"))
     elif counts.null.value == 0:
@@ -143,7 +146,7 @@ def derive_constraints(
     """
     if not (math.isfinite(range_margin) and range_margin >= 0):
         raise ValueError(f"range_margin must be a finite number >= 0, got {range_margin!r}")
-    rules: list[str | RangeRule | CategoryRule | SkippedRule] = []
+    rules: list[_Rule] = []
     for name in dict.fromkeys([*numerical, *categorical]):
         column = reference_view.get_column(name)
         is_numerical, is_categorical = name in numerical, name in categorical
@@ -285,33 +288,21 @@ def check_constraints(
         )
         for rule in constraints.categories
     ]
-    for skipped in constraints.skipped:
-        details = {"reason": skipped.reason}
-        records.append(
-            MetricRecord(
-                skipped.metric, None, MetricStatus.SKIPPED, skipped.column, segment, details
-            )
-        )
+    for rule in constraints.skipped:
+        check = _Check(Metric(rule.metric), rule.column, segment)
+        records.append(check.without_value(MetricStatus.SKIPPED, rule.reason))
     return records
 
 
 # --- schema ------------------------------------------------------------------------------------
 
 _INFERRED_KINDS = {
-    "string": "string",
-    "bytes": "string",
-    "categorical": "string",
-    "integer": "numeric",
-    "integer-na": "numeric",
-    "floating": "numeric",
-    "mixed-integer-float": "numeric",
-    "decimal": "numeric",
+    **dict.fromkeys(("string", "bytes", "categorical"), "string"),
+    **dict.fromkeys(("integer", "integer-na", "floating", "mixed-integer-float"), "numeric"),
+    **dict.fromkeys(("decimal",), "numeric"),
+    **dict.fromkeys(("datetime64", "datetime", "date"), "datetime"),
+    **dict.fromkeys(("mixed", "mixed-integer"), "mixed"),
     "boolean": "bool",
-    "datetime64": "datetime",
-    "datetime": "datetime",
-    "date": "datetime",
-    "mixed": "mixed",
-    "mixed-integer": "mixed",
 }
 
 

@@ -30,37 +30,20 @@ if not hasattr(np, "unicode_"):
 # whylogs otherwise reports usage to its servers from a background thread at import time.
 os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "1")
 
-from whylogs.core import DatasetProfile, DatasetProfileView
+from whylogs.core import DatasetProfile
+from whylogs.core import DatasetProfileView as DatasetProfileView
 from whylogs.core.configs import FrequentItemsErrorType, SummaryConfig
-from whylogs.core.constraints import MetricConstraint
-from whylogs.core.constraints import factories as constraint_factories
+from whylogs.core.constraints import MetricConstraint as MetricConstraint
+from whylogs.core.constraints import factories as factories
 from whylogs.core.datatypes import DataType
 from whylogs.core.errors import DeserializationError
 from whylogs.core.metrics import StandardMetric
-from whylogs.core.metrics.metrics import FrequentItem
+from whylogs.core.metrics.metrics import FrequentItem as FrequentItem
 from whylogs.core.resolvers import MetricSpec, ResolverSpec
 from whylogs.core.schema import DeclarativeSchema
-from whylogs.core.view.column_profile_view import ColumnProfileView
+from whylogs.core.view.column_profile_view import ColumnProfileView as ColumnProfileView
 
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus
-
-__all__ = [
-    "ColumnProfileView",
-    "DatasetProfileView",
-    "FrequentItem",
-    "MetricConstraint",
-    "cached_reference_view",
-    "constraint_factories",
-    "content_hash_of_frame",
-    "frequent_items_of",
-    "iter_frame_chunks",
-    "merge_views",
-    "profile_chunks",
-    "profile_frame",
-    "read_view",
-    "summary_records",
-    "write_view",
-]
 
 PROFILE_FORMAT = "whylogs-1.6.4/uniform-metrics-v1"
 """Part of the reference cache key: changing how profiles are built must invalidate the cache."""
