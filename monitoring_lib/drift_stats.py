@@ -365,6 +365,8 @@ class ColumnScore:
     null: FloatArray | None = None
     null_rows: int = 0
     notes: tuple[str, ...] = ()
+    two_sample_p_value: float | None = None
+    """Evidently's chi-square treats reference shares as exact; calibrated verdicts use this."""
 
     @property
     def evidently_drift(self) -> bool:
@@ -383,6 +385,8 @@ class ColumnScore:
     @property
     def p_value(self) -> float:
         """The test's p-value, or a distance's tail probability under the calibrated null."""
+        if self.two_sample_p_value is not None:
+            return self.two_sample_p_value
         if self.test_p_value is not None:
             return self.test_p_value
         if self.null is None:
@@ -443,6 +447,13 @@ def _binned_null(
     ), rows
 
 
+def contingency_p_value(ref_bins: FloatArray, cur_bins: FloatArray) -> float | None:
+    """Two-sample chi-square p-value, which counts the reference's own sampling noise."""
+    if ref_bins.size < 2:
+        return None
+    return float(stats.chi2_contingency(np.vstack([ref_bins, cur_bins]), correction=False).pvalue)
+
+
 def _binned_score(
     method: str, ref_bins: FloatArray, cur_bins: FloatArray
 ) -> tuple[float, float | None, float | None]:
@@ -484,6 +495,7 @@ def score_categorical_counts(
     return ColumnScore(
         "categorical", resolved, _threshold(resolved, threshold), threshold, score, statistic, p,
         jensenshannon(ref_bins, cur_bins), n_ref, n_cur, null, rows, notes,
+        contingency_p_value(ref_bins, cur_bins) if resolved == "chisquare" else None,
     )  # fmt: skip
 
 
@@ -670,6 +682,7 @@ def score_numeric(
     return ColumnScore(
         "numerical", resolved, _threshold(resolved, threshold), threshold, score, statistic, p,
         effect, n_ref, window.rows, null, rows, window.notes,
+        contingency_p_value(*window.bins) if resolved == "chisquare" and window.bins else None,
     )  # fmt: skip
 
 
