@@ -299,9 +299,9 @@ def check_constraints(
 _INFERRED_KINDS = {
     **dict.fromkeys(("string", "bytes", "categorical"), "string"),
     **dict.fromkeys(("integer", "integer-na", "floating", "mixed-integer-float"), "numeric"),
-    **dict.fromkeys(("decimal",), "numeric"),
     **dict.fromkeys(("datetime64", "datetime", "date"), "datetime"),
     **dict.fromkeys(("mixed", "mixed-integer"), "mixed"),
+    "decimal": "numeric",
     "boolean": "bool",
 }
 
@@ -380,7 +380,7 @@ def check_schema(
         present = name in position
         missing = _Check(Metric.SCHEMA_MISSING_COLUMN, name, segment)
         records.append(
-            missing.result(present, float(not present), expected_kind=reference_dtypes.get(name))
+            missing.result(present, float(not present), expected_dtype=reference_dtypes.get(name))
         )
         if present:
             series = window.iloc[:, position[name]]

@@ -88,7 +88,8 @@ def _whylogs_ready_floats(series: pd.Series) -> pd.Series:
     An infinity would make the mean and variance NaN for good (they are merged, not recomputed).
     whylogs keys frequent items and cardinality by type ("4" for an int, "4.000000" for a float)
     and pandas stores an int column as float once a value is missing, so without this the 4s of
-    a chunk with a NaN would be counted apart from the 4s of the other chunks.
+    a chunk with a NaN would be counted apart from the 4s of the other chunks. The price: a real
+    float column whose values are all whole in one chunk is sketched as integers in that chunk.
     """
     values = series.to_numpy(dtype=float, na_value=np.nan)
     finite = np.isfinite(values)
