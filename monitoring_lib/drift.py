@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -380,7 +380,7 @@ def _segment_records(
 
 # --- windows larger than memory ---------------------------------------------------------------
 
-ChunkState = ds.NumericSketch | pd.Series | ColumnProblem
+ChunkState: TypeAlias = ds.NumericSketch | pd.Series | ColumnProblem
 
 
 def _chunk_state(
@@ -397,7 +397,7 @@ def _chunk_state(
         or prepared is None
         or isinstance(cleaned, ColumnProblem)
     ):
-        return prepared if isinstance(prepared, ColumnProblem) else cleaned  # type: ignore[return-value]
+        return prepared if isinstance(prepared, ColumnProblem) else cleaned
     return ds.NumericSketch.of(prepared, *cleaned)
 
 
@@ -519,4 +519,4 @@ def _score_state(
     )
     if isinstance(ref_counts, ColumnProblem):
         return ref_counts
-    return ds.score_categorical_counts(ref_counts, state, method, threshold, options)  # type: ignore[arg-type]
+    return ds.score_categorical_counts(ref_counts, state, method, threshold, options)

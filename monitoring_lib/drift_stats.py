@@ -200,7 +200,7 @@ def sketch_counts(
     at = np.bincount(idx[hit], minlength=u).astype(np.int64)
     gap_idx = idx[~hit]
     gap_count = np.bincount(gap_idx, minlength=u + 1).astype(np.int64)
-    gap_sum = np.bincount(gap_idx, weights=values[~hit], minlength=u + 1)
+    gap_sum = np.bincount(gap_idx, weights=values[~hit], minlength=u + 1).astype(np.float64)
     return at, gap_count, gap_sum
 
 
