@@ -189,6 +189,8 @@ def check_sources(spec: MonitorSpec) -> list[str]:
 
 
 def _role_of(spec: MonitorSpec, column: str) -> str:
+    if column == spec.columns.label_timestamp:
+        return "columns.label_timestamp"
     for key, name in spec.columns.roles():
         if name == column:
             return f"columns.{key}"

@@ -9,10 +9,11 @@ from __future__ import annotations
 import glob
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -184,22 +185,9 @@ def _iter_csv(path: Path, columns: Sequence[str] | None, chunk_rows: int) -> Ite
 def _iter_sql(
     source: SqlSource, time_filter: TimeFilter | None, *, chunk_rows: int, limit_zero: bool = False
 ) -> Iterator[pd.DataFrame]:
-    url = _sql_url(source)
-    query = text(source.query)
-    params = {}
-    wanted = set(query.compile().params)
-    if time_filter is not None:
-        params = {"start": time_filter.start, "end": time_filter.end}
-    params = {k: v for k, v in params.items() if k in wanted}
-    missing = wanted - set(params)
-    if missing and not limit_zero:
-        raise SourceError(
-            f"SQL source: the query uses :{', :'.join(sorted(missing))}; only :start and :end "
-            "(the window bounds) are supplied"
-        )
+    engine = create_engine(_sql_url(source))
+    bind = _window_params(source.query, time_filter, engine.dialect.name, limit_zero=limit_zero)
     sql = source.query if not limit_zero else f"SELECT * FROM ({source.query}) AS q WHERE 1 = 0"
-    bind = dict.fromkeys(wanted) | params if limit_zero else params
-    engine = create_engine(url)
     try:
         with engine.connect() as connection:
             frames = pd.read_sql_query(text(sql), connection, params=bind, chunksize=chunk_rows)
@@ -209,6 +197,29 @@ def _iter_sql(
         raise SourceError(f"SQL source at {safe_url(engine.url)}: query failed: {reason}") from None
     finally:
         engine.dispose()
+
+
+def _window_params(
+    query: str, time_filter: TimeFilter | None, dialect: str, *, limit_zero: bool
+) -> dict[str, Any]:
+    """Values for the query's :start/:end; a schema-only probe binds NULLs."""
+    wanted = set(text(query).compile().params)
+    if limit_zero:
+        return dict.fromkeys(wanted)
+    missing = wanted - {"start", "end"} if time_filter else wanted
+    if missing:
+        raise SourceError(
+            f"SQL source: the query uses :{', :'.join(sorted(missing))}; only :start and :end "
+            "(the window's UTC bounds) are supplied, and only when reading a window"
+        )
+    bounds: dict[str, Any] = (
+        {"start": time_filter.start, "end": time_filter.end} if time_filter else {}
+    )
+    if dialect == "sqlite":
+        # SQLite keeps datetimes as text: bind the bounds in its canonical UTC text form so that
+        # comparisons with stored 'YYYY-MM-DD HH:MM:SS' values order correctly.
+        bounds = {k: v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") for k, v in bounds.items()}
+    return {k: v for k, v in bounds.items() if k in wanted}
 
 
 def to_utc(values: pd.Series, naive_zone: str, *, where: str) -> pd.Series:
@@ -224,7 +235,12 @@ def to_utc(values: pd.Series, naive_zone: str, *, where: str) -> pd.Series:
     except (ValueError, TypeError) as error:
         raise SourceError(f"{where}: values could not be read as timestamps ({error})") from None
     if parsed.dt.tz is None:
-        parsed = parsed.dt.tz_localize(naive_zone, ambiguous="NaT", nonexistent="shift_forward")
+        # Wall-clock times that a DST change makes ambiguous are read as their first occurrence,
+        # and ones it skips are moved forward, so no row is silently dropped as NaT.
+        first_occurrence = np.ones(len(parsed), dtype=bool)
+        parsed = parsed.dt.tz_localize(
+            naive_zone, ambiguous=first_occurrence, nonexistent="shift_forward"
+        )
     return parsed.dt.tz_convert("UTC")
 
 
