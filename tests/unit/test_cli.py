@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from driftwise.cli import app
+
+runner = CliRunner()
+
+
+def write_project(folder: Path, *, numerical: list[str]) -> Path:
+    frame = pd.DataFrame(
+        {
+            "ts": pd.date_range("2024-01-01", periods=4, freq="h", tz="UTC"),
+            "id": range(4),
+            "income": [1.0, 2.0, 3.0, 4.0],
+            "pred": [0, 1, 0, 1],
+        }
+    )
+    frame.to_parquet(folder / "log.parquet")
+    frame.to_parquet(folder / "reference.parquet")
+    spec = {
+        "name": "cli-model",
+        "task": "binary",
+        "sources": {
+            "predictions": {"path": "log.parquet"},
+            "reference": {"path": "reference.parquet"},
+        },
+        "columns": {"timestamp": "ts", "id": "id", "numerical": numerical, "prediction": "pred"},
+    }
+    path = folder / "model.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("validate", "db", "version"):
+        assert command in result.output
+
+
+def test_validate_accepts_a_good_spec(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(write_project(tmp_path, numerical=["income"]))])
+    assert result.exit_code == 0, result.output
+    assert "cli-model (binary) is valid" in result.output
+
+
+def test_validate_names_a_missing_column(tmp_path: Path) -> None:
+    spec = write_project(tmp_path, numerical=["income", "savings"])
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1
+    assert "no column 'savings' (columns.numerical[1])" in result.output
+
+
+def test_validate_reports_spec_mistakes_with_the_file(tmp_path: Path) -> None:
+    spec = write_project(tmp_path, numerical=["income"])
+    data = yaml.safe_load(spec.read_text())
+    data["window"] = {"timezone": "Nowhere/Land"}
+    spec.write_text(yaml.safe_dump(data))
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 1
+    assert f"{spec}: window.timezone: 'Nowhere/Land' is not a known IANA time zone" in result.output
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_db_upgrade_and_current(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'cli.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("fresh_pg_url").render_as_string(hide_password=False)
+    )
+    before = runner.invoke(app, ["db", "current", "--url", url])
+    assert before.exit_code == 1
+    assert "run `driftwise db upgrade`" in before.output
+    upgraded = runner.invoke(app, ["db", "upgrade", "--url", url])
+    assert upgraded.exit_code == 0, upgraded.output
+    after = runner.invoke(app, ["db", "current", "--url", url])
+    assert after.exit_code == 0
+    assert "up to date" in after.output
+
+
+def test_db_upgrade_defaults_to_the_sqlite_file_under_home(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / ".driftwise" / "driftwise.db").is_file()
