@@ -35,7 +35,7 @@ class ColumnOverride(BaseModel):
 
     method: Method | None = None
     """Test for this column (None = the global method)."""
-    threshold: float | None = None
+    threshold: float | None = Field(None, gt=0)
     """Threshold for this column (None = the global threshold or the method's default)."""
 
 
@@ -46,7 +46,7 @@ class DriftSettings(BaseModel):
 
     method: Method = "auto"
     """Test for all columns; "auto" = Evidently's choice by column type, size and cardinality."""
-    threshold: float | None = None
+    threshold: float | None = Field(None, gt=0)
     """Threshold for all columns (None = the method's Evidently default)."""
     per_column: dict[str, ColumnOverride] = Field(default_factory=dict)
     """Per-column method/threshold overrides, keyed by column name."""

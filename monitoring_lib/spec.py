@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from monitoring_lib.drift import DriftSettings
 from monitoring_lib.windows import DAY
 
 
@@ -231,8 +232,8 @@ class MonitorSpec(_Strict):
     window: WindowSpec = WindowSpec()
     sources: SourcesSpec
     columns: ColumnsSpec
-    drift: dict[str, Any] = {}
-    """Drift method and thresholds (see the README)."""
+    drift: DriftSettings = DriftSettings()
+    """Drift method, thresholds and verdict mode, globally and per column."""
     policy: PolicySpec = PolicySpec()
     actions: ActionsSpec = ActionsSpec()
     alerts: AlertsSpec = AlertsSpec()
@@ -241,7 +242,7 @@ class MonitorSpec(_Strict):
 
     @model_validator(mode="after")
     def _check_roles(self) -> MonitorSpec:
-        problems = _role_conflicts(self.columns) + _task_requirements(self)
+        problems = _role_conflicts(self.columns) + _task_requirements(self) + _drift_columns(self)
         if problems:
             raise PydanticCustomError("spec", "\n".join(problems))
         return self
@@ -263,6 +264,18 @@ def _role_conflicts(columns: ColumnsSpec) -> list[str]:
     if not columns.features:
         problems.append("columns: list at least one column under numerical or categorical")
     return problems
+
+
+def _drift_columns(spec: MonitorSpec) -> list[str]:
+    monitored = {*spec.columns.features, spec.columns.prediction, spec.columns.target}
+    if isinstance(spec.columns.probability, str):
+        monitored.add(spec.columns.probability)
+    return [
+        f"drift.per_column.{name}: {name!r} is not a monitored column (columns.numerical, "
+        "columns.categorical, prediction, probability or target)"
+        for name in spec.drift.per_column
+        if name not in monitored
+    ]
 
 
 def _task_requirements(spec: MonitorSpec) -> list[str]:

@@ -152,3 +152,34 @@ def test_sql_url_is_kept_secret() -> None:
     spec = parse_spec(data)
     assert "hunter2" not in repr(spec)
     assert "hunter2" not in str(spec.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("drift", "expected"),
+    [
+        ({"method": "kss"}, "models/credit.yaml: drift.method: Input should be 'auto', 'ks'"),
+        (
+            {"per_column": {"age": {"threshold": -1}}},
+            "models/credit.yaml: drift.per_column.age.threshold: Input should be greater than 0",
+        ),
+        (
+            {"per_column": {"salary": {"method": "psi"}}},
+            "models/credit.yaml: drift.per_column.salary: 'salary' is not a monitored column",
+        ),
+        (
+            {"fdr": 0.1},
+            "models/credit.yaml: drift.fdr: unknown key; expected one of: method, threshold, per_column",
+        ),
+    ],
+)
+def test_drift_settings_are_checked_on_load(drift: dict[str, Any], expected: str) -> None:
+    problems = problems_of(with_change("drift", drift))
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_drift_settings_reach_the_spec() -> None:
+    spec = parse_spec(
+        with_change("drift", {"method": "psi", "per_column": {"age": {"method": "ks"}}})
+    )
+    assert spec.drift.method == "psi"
+    assert spec.drift.method_for("age") == "ks"
