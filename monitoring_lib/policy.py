@@ -1,0 +1,791 @@
+"""The declarative threshold policy: rules over stored metrics give a Decision and its reasons.
+
+Pure: no I/O and no clock. Time is the evaluated window's start; history, baseline and the rules'
+previous state come from the caller (``monitoring_lib.policy_store`` reads them from the store), so
+a replay over stored metrics reaches the decisions the live runs would have.
+
+How one rule is read, window by window:
+
+- *breach*: the value is beyond the threshold (strictly above, or strictly below);
+- *firing* starts when this window breaches and at least ``persistence.breaches`` of the last
+  ``persistence.windows`` windows (this one included) did; it lasts until a value is back on the
+  good side of the clearing threshold (hysteresis: ``clear``, by default the trigger threshold);
+- while firing, the rule takes its action at most once per cooldown (its own, and the model-wide
+  ``retrain_cooldown`` / ``rollback_cooldown``), so a persisting problem re-alerts after the
+  cooldown and a metric flapping around its threshold cannot retrain more often;
+- *no data*: a missing value, or one stored as insufficient_data, skipped or error, neither breaches
+  nor clears, and the reason says so. So does a threshold that cannot be computed yet (no champion
+  baseline, too little history).
+
+Example (the ``policy:`` section of a monitor spec)::
+
+    policy:
+      retrain_cooldown: 7d            # at most one retraining a week, whichever rule asks
+      rules:
+        - name: dataset-drift
+          metric: drift.share
+          direction: above
+          threshold: 0.5
+          clear: 0.3                  # once firing, stays firing until the share is <= 0.3
+          persistence: {breaches: 2, windows: 3}
+          severity: high
+          action: retrain
+        - name: accuracy-drop
+          metric: quality.accuracy
+          direction: below
+          threshold: {delta: -0.05}   # the champion's accuracy minus 0.05
+          severity: critical
+          action: rollback
+        - name: income-drift
+          metric: drift.score
+          column: income
+          direction: above
+          threshold: {window: 14, k: 3, min_history: 7}   # mean + 3 std of the last 14 windows
+          cooldown: 3d
+          action: alert
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    Tag,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from monitoring_lib.records import MetricRecord, MetricStatus
+
+MetricKey = tuple[str, str, str]
+"""(metric, column, segment): the part of the store's key a rule watches."""
+
+NO_DATA = frozenset({MetricStatus.INSUFFICIENT_DATA, MetricStatus.SKIPPED, MetricStatus.ERROR})
+"""Statuses whose value says nothing about the model (drift and failed values still count)."""
+
+
+class _Ranked(StrEnum):
+    """A StrEnum ordered by declaration, not alphabetically as plain strings would be."""
+
+    @property
+    def rank(self) -> int:
+        return list(type(self)).index(self)
+
+    def __lt__(self, other: str) -> bool:
+        return self.rank < type(self)(other).rank
+
+    def __le__(self, other: str) -> bool:
+        return self.rank <= type(self)(other).rank
+
+    def __gt__(self, other: str) -> bool:
+        return self.rank > type(self)(other).rank
+
+    def __ge__(self, other: str) -> bool:
+        return self.rank >= type(self)(other).rank
+
+
+class Decision(_Ranked):
+    """What the monitor does about a window, weakest first; a stronger one includes alerting."""
+
+    NONE = "none"
+    ALERT = "alert"
+    RETRAIN = "retrain"
+    ROLLBACK = "rollback"
+
+
+class Severity(_Ranked):
+    INFO = "info"
+    WARNING = "warning"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Direction(StrEnum):
+    ABOVE = "above"
+    """Bad when high (drift share, RMSE, null fraction)."""
+    BELOW = "below"
+    """Bad when low (accuracy, F1, ROC AUC, row count, label coverage)."""
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([wdhms])\s*$")
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def _parse_duration(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise PydanticCustomError(
+            "duration", "'{value}' is not a duration like '7d', '12h' or '30m'", {"value": value}
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def format_duration(value: timedelta) -> str:
+    """'7d', '36h', '90m': the spelling the spec accepts, for messages and JSON."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AbsoluteThreshold(_Strict):
+    """A fixed value: ``threshold: 0.5`` (or ``{value: 0.5}``)."""
+
+    kind: Literal["absolute"] = "absolute"
+    value: float = Field(allow_inf_nan=False)
+    """The threshold itself."""
+
+
+class BaselineThreshold(_Strict):
+    """Relative to the champion's value of the metric: ``{delta: -0.05}`` or ``{ratio: 1.2}``."""
+
+    kind: Literal["baseline"] = "baseline"
+    delta: float | None = Field(default=None, allow_inf_nan=False)
+    """Added to the baseline: accuracy below the champion's minus 0.05 is ``delta: -0.05``."""
+    ratio: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    """Multiplies the baseline: RMSE above 1.2 times the champion's is ``ratio: 1.2``."""
+    baseline_metric: str | None = None
+    """The baseline entry to compare with; default: the rule's metric."""
+
+    @model_validator(mode="after")
+    def _one_of(self) -> BaselineThreshold:
+        if (self.delta is None) == (self.ratio is None):
+            raise PydanticCustomError("threshold", "give exactly one of 'delta' or 'ratio'")
+        return self
+
+
+class LearnedThreshold(_Strict):
+    """Learned from the metric's own history: mean plus (above) or minus (below) k std devs."""
+
+    kind: Literal["learned"] = "learned"
+    window: int = Field(ge=2, le=1000)
+    """How many past windows to learn from."""
+    k: float = Field(ge=0, allow_inf_nan=False)
+    """How many standard deviations from the mean."""
+    min_history: int | None = Field(default=None, ge=2)
+    """Fewest past windows with a value before the threshold is trusted; default: ``window``."""
+    min_std: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    """A floor on the standard deviation, so a flat history does not make every wiggle a breach."""
+
+    @model_validator(mode="after")
+    def _history_fits(self) -> LearnedThreshold:
+        if self.min_history is not None and self.min_history > self.window:
+            raise PydanticCustomError(
+                "threshold",
+                "min_history ({m}) cannot exceed window ({w})",
+                {"m": self.min_history, "w": self.window},
+            )
+        return self
+
+    @property
+    def needed(self) -> int:
+        return self.min_history or self.window
+
+
+def _threshold_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return str(getattr(value, "kind", None))
+    if not isinstance(value, dict):
+        return None
+    if "kind" in value:
+        return str(value["kind"])
+    for keys, kind in ((("value",), "absolute"), (("delta", "ratio"), "baseline")):
+        if any(key in value for key in keys):
+            return kind
+    return "learned" if "window" in value or "k" in value else None
+
+
+Threshold = Annotated[
+    Annotated[AbsoluteThreshold, Tag("absolute")]
+    | Annotated[BaselineThreshold, Tag("baseline")]
+    | Annotated[LearnedThreshold, Tag("learned")],
+    Discriminator(
+        _threshold_kind,
+        custom_error_type="threshold",
+        custom_error_message=(
+            "expected a number, {value: ...}, {delta: ...} or {ratio: ...} (relative to the "
+            "champion's baseline), or {window: N, k: ...} (learned from history)"
+        ),
+    ),
+]
+
+
+AnyThreshold = AbsoluteThreshold | BaselineThreshold | LearnedThreshold
+
+
+class Persistence(_Strict):
+    """How many recent windows must breach before a rule fires."""
+
+    breaches: int = Field(default=1, ge=1)
+    """Breaching windows needed (this window must be one of them)."""
+    windows: int = Field(default=1, ge=1, le=1000)
+    """Out of how many most recent windows, this one included."""
+
+    @model_validator(mode="after")
+    def _fits(self) -> Persistence:
+        if self.breaches > self.windows:
+            raise PydanticCustomError(
+                "persistence",
+                "breaches ({b}) cannot exceed windows ({w})",
+                {"b": self.breaches, "w": self.windows},
+            )
+        return self
+
+
+_THRESHOLD_MODELS: dict[str, type[BaseModel]] = {
+    "absolute": AbsoluteThreshold,
+    "baseline": BaselineThreshold,
+    "learned": LearnedThreshold,
+}
+
+
+def _rule_problem(item: Mapping[str, Any]) -> str:
+    """One line per pydantic error inside a rule, located by key path (threshold kinds elided)."""
+    loc = [str(part) for part in item["loc"]]
+    location = ".".join(part for part in loc if part not in _THRESHOLD_MODELS)
+    if item["type"] == "extra_forbidden":
+        model: type[BaseModel] = Rule
+        for part in loc[:-1]:
+            model = _THRESHOLD_MODELS.get(part, Persistence if part == "persistence" else model)
+        return f"{location}: unknown key; expected one of: {', '.join(model.model_fields)}"
+    if item["type"] == "missing":
+        return f"{location}: required key is missing"
+    return f"{location}: {item['msg']}" if location else str(item["msg"])
+
+
+def _clear_conflict(direction: Direction, trigger: Any, clear: Any) -> str | None:
+    """Why a clearing threshold of the trigger's kind sits on the bad side of it, if it does."""
+    if clear is None or type(clear) is not type(trigger):
+        return None
+    if isinstance(trigger, LearnedThreshold):
+        ok = clear.k <= trigger.k
+        return None if ok else f"clear.k ({clear.k}) must be at most threshold.k ({trigger.k})"
+    for field in ("value", "delta", "ratio"):
+        fire, back = getattr(trigger, field, None), getattr(clear, field, None)
+        if fire is None or back is None:
+            continue
+        above = direction is Direction.ABOVE
+        if (back > fire) if above else (back < fire):
+            side = "at or below" if above else "at or above"
+            return (
+                f"clear.{field} ({back}) must be {side} threshold.{field} ({fire}): a rule "
+                "clears on the good side of where it fires"
+            )
+    return None
+
+
+class Rule(_Strict):
+    """One watched metric, its threshold and what to do when it fires."""
+
+    name: str = Field(min_length=1, max_length=200)
+    """Unique within the policy; names the rule in alerts and stored evaluations."""
+    metric: str = Field(min_length=1, max_length=100)
+    """A stored metric name (see records.Metric), e.g. 'drift.share' or 'quality.accuracy'."""
+    column: str = Field(default="", max_length=300)
+    """The column, for per-column metrics such as 'drift.score'; '' at dataset level."""
+    segment: str = Field(default="", max_length=300)
+    """A segment 'name=value'; '' for the whole window."""
+    direction: Direction
+    """'above' when high values are bad, 'below' when low values are."""
+    threshold: Threshold
+    """When a value breaches: absolute, relative to the champion's baseline, or learned."""
+    clear: Threshold | None = None
+    """When a firing rule clears (hysteresis); default: the trigger threshold."""
+    severity: Severity = Severity.WARNING
+    """info, warning, high or critical."""
+    persistence: Persistence = Persistence()
+    """Fire on k breaches in the last m windows; default: the first breach."""
+    cooldown: Duration | None = None
+    """Least time between two actions of this rule; default: the policy's ``cooldown``."""
+    action: Decision = Decision.ALERT
+    """none, alert, retrain or rollback."""
+
+    @field_validator("threshold", "clear", mode="before")
+    @classmethod
+    def _number_is_absolute(cls, value: Any) -> Any:
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        return {"kind": "absolute", "value": value} if is_number else value
+
+    @model_validator(mode="after")
+    def _clear_on_the_good_side(self) -> Rule:
+        problem = _clear_conflict(self.direction, self.threshold, self.clear)
+        if problem:
+            raise PydanticCustomError("policy_rule", "{problem}", {"problem": problem})
+        return self
+
+    # Defined last so that it wraps the other validators: every problem names its rule.
+    @model_validator(mode="wrap")
+    @classmethod
+    def _name_the_rule(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(data)
+        except ValidationError as error:
+            name = data.get("name") if isinstance(data, dict) else None
+            label = f"rule {name!r}" if isinstance(name, str) and name else "rule"
+            problems = "; ".join(_rule_problem(i) for i in error.errors(include_url=False))
+            raise PydanticCustomError(
+                "policy_rule", "{label}: {problems}", {"label": label, "problems": problems}
+            ) from None
+
+    @property
+    def key(self) -> MetricKey:
+        return (self.metric, self.column, self.segment)
+
+
+class PolicySpec(_Strict):
+    """The ``policy:`` section of a monitor spec: rules, plus model-wide action limits."""
+
+    rules: list[Rule] = []
+    """Evaluated independently; the strongest decision among them wins."""
+    cooldown: Duration = timedelta(days=1)
+    """Default least time between two actions of one rule (a rule's ``cooldown`` overrides it)."""
+    retrain_cooldown: Duration = timedelta(days=7)
+    """Least time between two retrainings of the model, whichever rules ask for them."""
+    rollback_cooldown: Duration = timedelta(days=1)
+    """Least time between two rollbacks of the model."""
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> PolicySpec:
+        seen: set[str] = set()
+        for index, rule in enumerate(self.rules):
+            if rule.name in seen:
+                raise PydanticCustomError(
+                    "policy_rule",
+                    "rules[{i}]: rule name '{name}' is used twice; each rule needs its own name",
+                    {"i": index, "name": rule.name},
+                )
+            seen.add(rule.name)
+        return self
+
+    @property
+    def history_windows(self) -> int:
+        """Past windows an evaluation needs: the longest learning window plus persistence."""
+        needed = 0
+        for rule in self.rules:
+            learned = [
+                t.window for t in (rule.threshold, rule.clear) if isinstance(t, LearnedThreshold)
+            ]
+            needed = max(needed, max(learned, default=0) + rule.persistence.windows - 1)
+        return needed
+
+    @property
+    def metric_keys(self) -> set[MetricKey]:
+        return {rule.key for rule in self.rules}
+
+
+@dataclass(frozen=True)
+class WindowMetrics:
+    """One stored window's records, by (metric, column, segment)."""
+
+    window_start: datetime
+    records: Mapping[MetricKey, MetricRecord]
+
+    @classmethod
+    def of(cls, window_start: datetime, records: Iterable[MetricRecord]) -> WindowMetrics:
+        return cls(window_start, {record.key: record for record in records})
+
+
+@dataclass(frozen=True)
+class RuleState:
+    """What the previous evaluations tell about one rule."""
+
+    firing_since: datetime | None = None
+    """Start of the window the current firing began in; None when not firing."""
+    last_action_at: datetime | None = None
+    """Start of the last window in which the rule acted (alert, retrain or rollback)."""
+    last_action: Decision = Decision.NONE
+    last_severity: Severity | None = None
+    """The severity the rule last acted with."""
+
+    @property
+    def firing(self) -> bool:
+        return self.firing_since is not None
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One rule's verdict on one window, with a reason a person can read in Slack."""
+
+    rule: str
+    key: MetricKey
+    value: float | None
+    threshold: float | None
+    clear_threshold: float | None
+    breached: bool
+    firing: bool
+    cleared: bool
+    in_cooldown: bool
+    severity: Severity
+    action: Decision
+    """The action the rule names."""
+    decision: Decision
+    """The action it takes in this window (NONE when held back, not firing or superseded)."""
+    firing_since: datetime | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The policy's verdict on one window: the strongest rule decision, and why."""
+
+    window_start: datetime
+    decision: Decision
+    severity: Severity | None
+    """The highest severity among firing rules; None when nothing fires."""
+    results: tuple[RuleResult, ...]
+    reasons: tuple[str, ...]
+
+    def result(self, rule: str) -> RuleResult:
+        return next(r for r in self.results if r.rule == rule)
+
+
+@dataclass(frozen=True)
+class _Level:
+    """A computed threshold (value None when it cannot be computed) and how it was reached."""
+
+    value: float | None
+    text: str
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _subject(rule: Rule) -> str:
+    parts = [f"column {rule.column!r}" if rule.column else "", rule.segment]
+    where = ", ".join(p for p in parts if p)
+    return f"{rule.metric} ({where})" if where else rule.metric
+
+
+def usable_value(record: MetricRecord | None) -> tuple[float | None, str]:
+    """The value a rule may judge, or None and why there is none."""
+    if record is None:
+        return None, "was not computed in this window"
+    if record.value is None or record.status in NO_DATA:
+        why = record.details.get("reason")
+        return None, f"has no usable value ({record.status}{': ' + str(why) if why else ''})"
+    return record.value, ""
+
+
+def _level(
+    spec: AnyThreshold, rule: Rule, earlier: Sequence[WindowMetrics], baseline: Mapping[str, float]
+) -> _Level:
+    """The threshold ``spec`` gives for a window preceded by ``earlier`` (oldest first)."""
+    if isinstance(spec, AbsoluteThreshold):
+        return _Level(spec.value, _num(spec.value))
+    if isinstance(spec, BaselineThreshold):
+        return _relative(spec, rule, baseline)
+    return _learned(spec, rule, earlier)
+
+
+def _relative(spec: BaselineThreshold, rule: Rule, baseline: Mapping[str, float]) -> _Level:
+    name = spec.baseline_metric or rule.metric
+    base = baseline.get(name)
+    if base is None or not math.isfinite(base):
+        return _Level(None, f"no champion baseline for {name}")
+    if spec.delta is not None:
+        sign = "+" if spec.delta >= 0 else "-"
+        value, how = base + spec.delta, f"{sign} {_num(abs(spec.delta))}"
+    else:
+        ratio = spec.ratio if spec.ratio is not None else 1.0
+        value, how = base * ratio, f"x {_num(ratio)}"
+    return _Level(value, f"{_num(value)} (champion's {_num(base)} {how})")
+
+
+def _learned(spec: LearnedThreshold, rule: Rule, earlier: Sequence[WindowMetrics]) -> _Level:
+    recent = (usable_value(w.records.get(rule.key))[0] for w in earlier[-spec.window :])
+    values = [v for v in recent if v is not None]
+    if len(values) < spec.needed:
+        return _Level(
+            None,
+            f"too little history to learn a threshold: {len(values)} of the last "
+            f"{spec.window} windows have a value, {spec.needed} needed",
+        )
+    mean, spread = statistics.fmean(values), max(statistics.stdev(values), spec.min_std)
+    above = rule.direction is Direction.ABOVE
+    value = mean + spec.k * spread if above else mean - spec.k * spread
+    how = f"{'+' if above else '-'} {_num(spec.k)} std {_num(spread)}"
+    return _Level(value, f"{_num(value)} (mean {_num(mean)} {how} over {len(values)} windows)")
+
+
+def _beyond(direction: Direction, value: float, threshold: float) -> bool:
+    return value > threshold if direction is Direction.ABOVE else value < threshold
+
+
+def _recent_breaches(
+    rule: Rule, history: Sequence[WindowMetrics], baseline: Mapping[str, float]
+) -> int:
+    """Breaching windows among the ``persistence.windows - 1`` before this one."""
+    count = 0
+    first = max(0, len(history) - (rule.persistence.windows - 1))
+    for index in range(first, len(history)):
+        value = usable_value(history[index].records.get(rule.key))[0]
+        threshold = _level(rule.threshold, rule, history[:index], baseline).value
+        if value is not None and threshold is not None:
+            count += _beyond(rule.direction, value, threshold)
+    return count
+
+
+def _cooldown_hold(
+    rule: Rule,
+    policy: PolicySpec,
+    window_start: datetime,
+    previous: RuleState,
+    state: Mapping[str, RuleState],
+) -> str | None:
+    """Why a firing rule may not act in this window, if a cooldown holds it back."""
+    own = rule.cooldown if rule.cooldown is not None else policy.cooldown
+    last = previous.last_action_at
+    if last is not None and window_start < last + own:
+        return (
+            f"held back: this rule last acted ({previous.last_action}) at {_when(last)} and its "
+            f"cooldown of {format_duration(own)} runs until {_when(last + own)}"
+        )
+    model_wide = {
+        Decision.RETRAIN: policy.retrain_cooldown,
+        Decision.ROLLBACK: policy.rollback_cooldown,
+    }
+    if rule.action not in model_wide:
+        return None
+    times = [s.last_action_at for s in state.values() if s.last_action is rule.action]
+    last = max((t for t in times if t is not None), default=None)
+    limit = model_wide[rule.action]
+    if last is not None and window_start < last + limit:
+        return (
+            f"held back: the model's last {rule.action} was at {_when(last)} and the {rule.action} "
+            f"cooldown of {format_duration(limit)} runs until {_when(last + limit)}"
+        )
+    return None
+
+
+def _no_verdict(rule: Rule, previous: RuleState, value: float | None, why: str) -> RuleResult:
+    """A window that tells nothing about the rule: the firing state carries over unchanged."""
+    carry = f"; still firing since {_when(previous.firing_since)}" if previous.firing_since else ""
+    return RuleResult(
+        rule=rule.name,
+        key=rule.key,
+        value=value,
+        threshold=None,
+        clear_threshold=None,
+        breached=False,
+        firing=previous.firing,
+        cleared=False,
+        in_cooldown=False,
+        severity=rule.severity,
+        action=rule.action,
+        decision=Decision.NONE,
+        firing_since=previous.firing_since,
+        reason=f"[{rule.severity}] {rule.name}: no data: {why}; it neither fires nor clears{carry}",
+    )
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    breached: bool
+    breaches: int
+    """Breaching windows among the last ``persistence.windows``, this one included."""
+    cleared: bool
+    starts: bool
+    since: datetime | None
+    """When the firing began; None when the rule is not firing after this window."""
+
+
+def _transition(
+    rule: Rule,
+    previous: RuleState,
+    window_start: datetime,
+    value: float,
+    trigger: float,
+    clear_at: float,
+    earlier_breaches: int,
+) -> _Verdict:
+    """Firing starts on a persistent breach and lasts until the value is back past ``clear_at``."""
+    breached = _beyond(rule.direction, value, trigger)
+    breaches = int(breached) + earlier_breaches
+    back = value <= clear_at if rule.direction is Direction.ABOVE else value >= clear_at
+    cleared = previous.firing and back
+    starts = not previous.firing and breached and breaches >= rule.persistence.breaches
+    since = window_start if starts else (None if cleared else previous.firing_since)
+    return _Verdict(breached, breaches, cleared, starts, since)
+
+
+def evaluate_rule(
+    rule: Rule,
+    policy: PolicySpec,
+    *,
+    window_start: datetime,
+    current: Mapping[MetricKey, MetricRecord],
+    history: Sequence[WindowMetrics],
+    baseline: Mapping[str, float],
+    state: Mapping[str, RuleState],
+) -> RuleResult:
+    """One rule's verdict on the window starting at ``window_start``."""
+    previous = state.get(rule.name, RuleState())
+    value, missing = usable_value(current.get(rule.key))
+    if value is None:
+        return _no_verdict(rule, previous, None, f"{_subject(rule)} {missing}")
+    trigger = _level(rule.threshold, rule, history, baseline)
+    if trigger.value is None:
+        return _no_verdict(rule, previous, value, trigger.text)
+    clear = _level(rule.clear, rule, history, baseline).value if rule.clear is not None else None
+    # A clearing threshold past the trigger would clear a rule that still breaches: cap it.
+    bound = min if rule.direction is Direction.ABOVE else max
+    clear_at = bound(trigger.value, trigger.value if clear is None else clear)
+    earlier = _recent_breaches(rule, history, baseline)
+    verdict = _transition(rule, previous, window_start, value, trigger.value, clear_at, earlier)
+    firing = verdict.since is not None
+    hold = _cooldown_hold(rule, policy, window_start, previous, state) if firing else None
+    text = _observation(rule, value, trigger, verdict.breached, verdict.breaches)
+    text += _outcome(rule, verdict, previous, hold, clear_at)
+    return RuleResult(
+        rule=rule.name,
+        key=rule.key,
+        value=value,
+        threshold=trigger.value,
+        clear_threshold=clear_at,
+        breached=verdict.breached,
+        firing=firing,
+        cleared=verdict.cleared,
+        in_cooldown=hold is not None,
+        severity=rule.severity,
+        action=rule.action,
+        decision=rule.action if firing and hold is None else Decision.NONE,
+        firing_since=verdict.since,
+        reason=f"[{rule.severity}] {rule.name}: {text}",
+    )
+
+
+def _observation(rule: Rule, value: float, trigger: _Level, breached: bool, breaches: int) -> str:
+    side = rule.direction.value if breached else f"not {rule.direction.value}"
+    text = f"{_subject(rule)} is {_num(value)}, {side} {trigger.text}"
+    needed = rule.persistence
+    if breached and needed.windows > 1:
+        text += (
+            f"; {breaches} of the last {needed.windows} windows breached ({needed.breaches} needed)"
+        )
+    return text
+
+
+def _outcome(
+    rule: Rule,
+    verdict: _Verdict,
+    previous: RuleState,
+    hold: str | None,
+    clear_at: float,
+) -> str:
+    """What the verdict means: fired, still firing, cleared, held back or nothing."""
+    side = "below" if rule.direction is Direction.ABOVE else "above"
+    if verdict.cleared and previous.firing_since is not None:
+        since = _when(previous.firing_since)
+        return f"; at or {side} the clearing level {_num(clear_at)}: cleared (firing since {since})"
+    if verdict.since is None:
+        return ""
+    state = "fires" if verdict.starts else f"still firing since {_when(verdict.since)}"
+    if not verdict.breached:
+        state += f" (it clears at or {side} {_num(clear_at)})"
+    if rule.action is Decision.NONE:
+        return f"; {state}; no action configured"
+    if hold is not None:
+        return f"; {state}; {rule.action} {hold}"
+    return f"; {state} -> {rule.action}"
+
+
+def _supersede(results: list[RuleResult], decision: Decision) -> list[RuleResult]:
+    """A retrain in a window that rolls back is not carried out; say so, and do not count it."""
+    if decision is not Decision.ROLLBACK:
+        return results
+    return [
+        replace(r, decision=Decision.NONE, reason=f"{r.reason} (superseded by the rollback)")
+        if r.decision is Decision.RETRAIN
+        else r
+        for r in results
+    ]
+
+
+def evaluate(
+    policy: PolicySpec,
+    *,
+    window_start: datetime,
+    current: Mapping[MetricKey, MetricRecord],
+    history: Sequence[WindowMetrics],
+    baseline: Mapping[str, float],
+    state: Mapping[str, RuleState],
+) -> Evaluation:
+    """The policy's verdict on one window; ``history`` holds the windows before it, oldest first."""
+    if window_start.tzinfo is None:
+        raise ValueError("window_start must be timezone-aware")
+    results = [
+        evaluate_rule(
+            rule,
+            policy,
+            window_start=window_start,
+            current=current,
+            history=history,
+            baseline=baseline,
+            state=state,
+        )
+        for rule in policy.rules
+    ]
+    decision = max((r.decision for r in results), default=Decision.NONE)
+    results = _supersede(results, decision)
+    reasons = [r.reason for r in results if r.firing or r.cleared]
+    if not reasons:
+        silent = sum(r.threshold is None for r in results)
+        without = f", {silent} without data" if silent else ""
+        reasons = [f"no rule fired ({len(results)} checked{without})"]
+    return Evaluation(
+        window_start=window_start,
+        decision=decision,
+        severity=max((r.severity for r in results if r.firing), default=None),
+        results=tuple(results),
+        reasons=tuple(reasons),
+    )
+
+
+def advance_state(state: Mapping[str, RuleState], evaluation: Evaluation) -> dict[str, RuleState]:
+    """The rule states after ``evaluation``: the next window's ``state``."""
+    after = dict(state)
+    for result in evaluation.results:
+        before = state.get(result.rule, RuleState())
+        acted = result.decision is not Decision.NONE
+        after[result.rule] = RuleState(
+            firing_since=result.firing_since,
+            last_action_at=evaluation.window_start if acted else before.last_action_at,
+            last_action=result.decision if acted else before.last_action,
+            last_severity=result.severity if acted else before.last_severity,
+        )
+    return after
