@@ -789,3 +789,35 @@ def advance_state(state: Mapping[str, RuleState], evaluation: Evaluation) -> dic
             last_severity=result.severity if acted else before.last_severity,
         )
     return after
+
+
+def replay(
+    policy: PolicySpec,
+    windows: Sequence[WindowMetrics],
+    *,
+    baseline: Mapping[str, float],
+    earlier: Sequence[WindowMetrics] = (),
+    state: Mapping[str, RuleState] | None = None,
+) -> list[Evaluation]:
+    """Evaluate ``windows`` in order, each seeing the ones before it and the state they left.
+
+    ``earlier`` holds the windows before the first (for learned thresholds and persistence);
+    ``state`` the rule states before it (default: nothing firing, no past actions).
+    """
+    seen = [*earlier]
+    current_state: Mapping[str, RuleState] = state or {}
+    evaluations = []
+    for window in windows:
+        history = seen[max(0, len(seen) - policy.history_windows) :]
+        evaluation = evaluate(
+            policy,
+            window_start=window.window_start,
+            current=window.records,
+            history=history,
+            baseline=baseline,
+            state=current_state,
+        )
+        evaluations.append(evaluation)
+        current_state = advance_state(current_state, evaluation)
+        seen.append(window)
+    return evaluations
