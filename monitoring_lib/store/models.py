@@ -203,3 +203,30 @@ class ModelAlias(Base):
     alias: Mapped[str] = mapped_column(String(50), primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PolicyEvaluation(Base):
+    """One rule's verdict on one window (rule '' holds the overall decision); a rerun replaces."""
+
+    __tablename__ = "policy_evaluations"
+    __table_args__ = (Index(None, "model_id", "rule", "window_start"),)
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    rule: Mapped[str] = mapped_column(String(200), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(100))
+    column_name: Mapped[str] = mapped_column(String(300))
+    segment: Mapped[str] = mapped_column(String(300))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    breached: Mapped[bool] = mapped_column(Boolean)
+    firing: Mapped[bool] = mapped_column(Boolean)
+    cleared: Mapped[bool] = mapped_column(Boolean)
+    in_cooldown: Mapped[bool] = mapped_column(Boolean)
+    firing_since: Mapped[datetime | None]
+    decision: Mapped[str] = mapped_column(String(20))
+    severity: Mapped[str | None] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(20))
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    evaluated_at: Mapped[datetime] = mapped_column(default=utcnow)
