@@ -96,7 +96,7 @@ def _row_count_record(rows: int) -> MetricRecord:
     return MetricRecord(Metric.ROW_COUNT, float(rows))
 
 
-def _quality_records(spec: MonitorSpec, frame: pd.DataFrame) -> list[MetricRecord]:
+def quality_records(spec: MonitorSpec, frame: pd.DataFrame) -> list[MetricRecord]:
     columns = spec.columns
     if columns.target is None or columns.prediction is None:
         return []
@@ -125,11 +125,14 @@ def evaluate_window(
     frame, label = data.frame, data.window.label.replace(" ", "T").replace(":", "")
     settings = spec.drift
 
+    digest = clock.run("reference_hash", lambda: profiling.content_hash_of_frame(reference))
     ref_view, ref_path = clock.run(
         "reference_profile",
-        lambda: profiling.cached_reference_view(reference, folder / "reference"),
+        lambda: profiling.cached_reference_view(
+            reference, folder / "reference", content_hash=digest
+        ),
     )
-    reference_info = ReferenceProfileInfo(ref_path.stem, ref_path, len(reference))
+    reference_info = ReferenceProfileInfo(digest, ref_path, len(reference))
     records = [_row_count_record(len(frame))]
     with clock.stage("schema"):
         records += data_quality.check_schema(
@@ -158,7 +161,7 @@ def evaluate_window(
             segments=columns.segments,
             settings=settings,
         )
-    records += clock.run("quality", lambda: _quality_records(spec, frame))
+    records += clock.run("quality", lambda: quality_records(spec, frame))
     report_path, report_rows = None, None
     if write_report and len(frame):
         info = clock.run(

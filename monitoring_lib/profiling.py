@@ -238,12 +238,15 @@ def _read_if_valid(path: Path) -> DatasetProfileView | None:
         return None
 
 
-def cached_reference_view(df: pd.DataFrame, cache_dir: Path) -> tuple[DatasetProfileView, Path]:
+def cached_reference_view(
+    df: pd.DataFrame, cache_dir: Path, *, content_hash: str | None = None
+) -> tuple[DatasetProfileView, Path]:
     """The reference profile, computed once per distinct reference content and then reused.
 
+    ``content_hash`` saves hashing again when the caller already has it (it keys the store row).
     An unreadable cached file is recomputed and replaced rather than failing the run.
     """
-    path = cache_dir / f"reference-{content_hash_of_frame(df)}.bin"
+    path = cache_dir / f"reference-{content_hash or content_hash_of_frame(df)}.bin"
     cached = _read_if_valid(path)
     if cached is not None:
         return cached, path

@@ -89,6 +89,9 @@ class Run(Base):
     code_version: Mapped[str] = mapped_column(String(64))
     row_count: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
+    report_uri: Mapped[str | None] = mapped_column(Text)
+    report_rows: Mapped[int | None]
+    """Rows of the window sampled into the HTML report (bounded for large windows)."""
 
 
 class MetricRow(Base):

@@ -13,8 +13,16 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from monitoring_lib.records import MetricRecord, MetricStatus
-from monitoring_lib.store.models import Alert, MetricRow, Model, Profile, Run, utcnow
+from monitoring_lib.records import Metric, MetricRecord, MetricStatus
+from monitoring_lib.store.models import (
+    Alert,
+    MetricRow,
+    Model,
+    Profile,
+    ReferenceProfile,
+    Run,
+    utcnow,
+)
 from monitoring_lib.windows import Window
 
 
@@ -34,6 +42,8 @@ class RunInfo:
     row_count: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    report_uri: str | None = None
+    report_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,16 @@ def ensure_model(session: Session, name: str, task: str) -> int:
     return session.execute(select(Model.id).where(Model.name == name)).scalar_one()
 
 
+def record_reference_profile(
+    session: Session, model: int, content_hash: str, uri: str, rows: int
+) -> None:
+    """Remember where the reference's profile lives (one row per distinct reference content)."""
+    statement = _insert(session)(ReferenceProfile).values(
+        model_id=model, content_hash=content_hash, uri=uri, row_count=rows, created_at=utcnow()
+    )
+    session.execute(statement.on_conflict_do_nothing(index_elements=["model_id", "content_hash"]))
+
+
 def model_id(session: Session, name: str) -> int | None:
     return session.execute(select(Model.id).where(Model.name == name)).scalar_one_or_none()
 
@@ -84,6 +104,8 @@ def _lock_run_row(session: Session, model: int, window: Window, run: RunInfo) ->
         "code_version": run.code_version,
         "row_count": run.row_count,
         "error": run.error,
+        "report_uri": run.report_uri,
+        "report_rows": run.report_rows,
     }
     statement = _insert(session)(Run).values(**values)
     updates = {k: statement.excluded[k] for k in values if k not in ("model_id", "window_start")}
@@ -253,3 +275,39 @@ def metric_count(session: Session, model: int, window_start: datetime) -> int:
         .where(MetricRow.model_id == model, MetricRow.window_start == window_start)
     )
     return int(session.execute(query).scalar_one())
+
+
+@dataclass(frozen=True)
+class StoredWindow:
+    start: datetime
+    end: datetime
+    labelled_rows: int | None
+    """Labelled rows when the window's quality was last computed (None: never recorded)."""
+
+
+def stored_windows(
+    session: Session, model: int, since: datetime | None = None
+) -> list[StoredWindow]:
+    """The model's succeeded windows, oldest first, with the label count they were scored on."""
+    coverage = (
+        select(MetricRow.window_start, MetricRow.details)
+        .where(
+            MetricRow.model_id == model,
+            MetricRow.metric == Metric.LABEL_COVERAGE,
+            MetricRow.column_name == "",
+            MetricRow.segment == "",
+        )
+        .subquery()
+    )
+    query = (
+        select(Run.window_start, Run.window_end, coverage.c.details)
+        .outerjoin(coverage, coverage.c.window_start == Run.window_start)
+        .where(Run.model_id == model, Run.status == "succeeded")
+        .order_by(Run.window_start)
+    )
+    if since is not None:
+        query = query.where(Run.window_start >= since)
+    return [
+        StoredWindow(start, end, (details or {}).get("labelled_rows"))
+        for start, end, details in session.execute(query)
+    ]

@@ -5,76 +5,26 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from monitoring_lib import demo_data
 from monitoring_lib.engine import WindowEvaluation, evaluate_window, model_folder
 from monitoring_lib.loading import load_reference, load_window
 from monitoring_lib.records import Metric, MetricStatus
-from monitoring_lib.spec import MonitorSpec, parse_spec
 from monitoring_lib.windows import window_starting_on
+from tests.credit_world import ZONE, credit_spec, write_project
 
-ZONE = "Europe/Berlin"
 STABLE_DAY, CHANGED_DAY, EMPTY_DAY = date(2024, 5, 1), date(2024, 5, 2), date(2024, 6, 1)
-
-
-def scored(frame: pd.DataFrame) -> pd.DataFrame:
-    """A 'model' that knows the stationary world exactly."""
-    probability = demo_data.default_probability(frame, demo_data.STATIONARY)
-    return frame.assign(
-        default_probability=probability, predicted_default=(probability > 0.5).astype(int)
-    )
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("credit")
-    rng = np.random.default_rng(7)
-    scored(demo_data.reference_set(8_000, seed=1)).to_parquet(folder / "reference.parquet")
-    logs, labels = [], []
-    for offset, (day, world) in enumerate(
-        [(STABLE_DAY, demo_data.STATIONARY), (CHANGED_DAY, demo_data.CHANGED)]
-    ):
-        frame, outcome = demo_data.traffic_day(
-            day, 2_000, world, ZONE, rng, first_id=offset * 10_000
-        )
-        logs.append(scored(frame))
-        labels.append(demo_data.label_rows(frame, outcome, rng, (1, 3)))
-    pd.concat(logs).to_parquet(folder / "log.parquet")
-    pd.concat(labels).iloc[::2].to_parquet(folder / "labels.parquet")  # half the labels so far
-    return folder
-
-
-def credit_spec(folder: Path) -> MonitorSpec:
-    return parse_spec(
-        {
-            "name": "credit 'default' 🚀",
-            "task": "binary",
-            "window": {"timezone": ZONE},
-            "sources": {
-                "predictions": {"path": "log.parquet"},
-                "reference": {"path": "reference.parquet"},
-                "labels": {"path": "labels.parquet"},
-            },
-            "columns": {
-                "timestamp": "scored_at",
-                "id": "application_id",
-                "numerical": demo_data.NUMERICAL,
-                "categorical": demo_data.CATEGORICAL,
-                "prediction": "predicted_default",
-                "probability": "default_probability",
-                "target": "defaulted",
-                "segments": ["region"],
-            },
-        },
-        base_dir=folder,
-    )
+    days = [(STABLE_DAY, demo_data.STATIONARY), (CHANGED_DAY, demo_data.CHANGED)]
+    return write_project(tmp_path_factory.mktemp("credit"), days)
 
 
 def run(folder: Path, day: date, artifacts: Path) -> WindowEvaluation:
-    spec = credit_spec(folder)
+    spec = credit_spec(folder, name="credit 'default' 🚀")
     window = window_starting_on(day, timedelta(days=1), ZONE)
     return evaluate_window(
         spec, load_window(spec, window), load_reference(spec), artifacts=artifacts
@@ -153,9 +103,7 @@ def test_artifacts_are_written(stable: WindowEvaluation, artifacts: Path) -> Non
     assert stable.profile_path is not None
     assert stable.profile_path.parent == folder / "profiles"
     assert stable.report_path is not None
-    assert stable.report_path.read_text().lstrip().startswith(
-        "<"
-    )
+    assert stable.report_path.read_text().lstrip().startswith("<")
     assert stable.report_rows == 2_000
     assert set(stable.timings) >= {"profile", "drift", "quality", "report"}
 

@@ -168,6 +168,8 @@ def upgrade() -> None:
         sa.Column("code_version", sa.String(length=64), nullable=False),
         sa.Column("row_count", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("report_uri", sa.Text(), nullable=True),
+        sa.Column("report_rows", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["model_id"], ["models.id"], name=op.f("fk_runs_model_id_models"), ondelete="CASCADE"
         ),

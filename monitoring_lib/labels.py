@@ -1,0 +1,54 @@
+"""Late labels: recompute quality for past windows whose labels arrived since they were scored.
+
+Only the quality and label-coverage metrics of a window are replaced; its drift, profile and
+data-quality metrics stay exactly as they were computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitoring_lib.engine import quality_records
+from monitoring_lib.loading import load_window
+from monitoring_lib.spec import MonitorSpec
+from monitoring_lib.store.repository import model_id, replace_metric_families, stored_windows
+from monitoring_lib.windows import Window
+
+REFRESHED_FAMILIES = ("quality.", "labels.")
+
+
+@dataclass(frozen=True)
+class LabelRefresh:
+    window: Window
+    labelled_before: int | None
+    labelled_now: int
+    refreshed: bool
+
+
+def refresh_labels(
+    spec: MonitorSpec,
+    sessions: sessionmaker[Session],
+    *,
+    as_of: datetime | None = None,
+    since: datetime | None = None,
+) -> list[LabelRefresh]:
+    """Rescore each stored window (from ``since``) that has gained labels since it was scored."""
+    if spec.columns.target is None:
+        raise ValueError(f"{spec.name}: no columns.target, so there are no labels to refresh")
+    with sessions() as session:
+        model = model_id(session, spec.name)
+        windows = [] if model is None else stored_windows(session, model, since)
+    outcomes = []
+    for stored in windows:
+        window = Window(stored.start, stored.end, spec.window.timezone)
+        data = load_window(spec, window, as_of=as_of)
+        grew = stored.labelled_rows is None or data.labelled_rows > stored.labelled_rows
+        if grew and model is not None:
+            with sessions.begin() as session:
+                records = quality_records(spec, data.frame)
+                replace_metric_families(session, model, window, REFRESHED_FAMILIES, records)
+        outcomes.append(LabelRefresh(window, stored.labelled_rows, data.labelled_rows, grew))
+    return outcomes

@@ -1,0 +1,101 @@
+"""Late labels on PostgreSQL: quality is recomputed, drift is left alone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitoring_lib import demo_data
+from monitoring_lib.engine import evaluate_window
+from monitoring_lib.labels import refresh_labels
+from monitoring_lib.loading import load_reference, load_window
+from monitoring_lib.persist import persist_evaluation
+from monitoring_lib.records import Metric
+from monitoring_lib.store.models import ReferenceProfile, Run
+from monitoring_lib.store.repository import RunInfo, model_id, window_metrics
+from monitoring_lib.windows import window_starting_on
+from tests.credit_world import ZONE, credit_spec, reveal_all_labels, write_project
+
+pytestmark = pytest.mark.postgres
+DAYS = [date(2024, 5, 1), date(2024, 5, 2)]
+
+
+@pytest.fixture
+def scored_project(tmp_path: Path, pg_sessions: sessionmaker[Session]) -> Path:
+    folder = write_project(
+        tmp_path, [(d, demo_data.STATIONARY) for d in DAYS], rows=600, label_every=3
+    )
+    spec = credit_spec(folder)
+    reference = load_reference(spec)
+    for day in DAYS:
+        window = window_starting_on(day, timedelta(days=1), ZONE)
+        evaluation = evaluate_window(
+            spec,
+            load_window(spec, window),
+            reference,
+            artifacts=tmp_path / "artifacts",
+            write_report=False,
+        )
+        now = datetime.now(UTC)
+        with pg_sessions.begin() as session:
+            persist_evaluation(
+                session,
+                spec,
+                window,
+                RunInfo(status="succeeded", started_at=now, finished_at=now, code_version="t"),
+                evaluation,
+            )
+    return folder
+
+
+def snapshot(sessions: sessionmaker[Session]) -> dict[tuple[datetime, str, str, str], float | None]:
+    with sessions() as session:
+        model = model_id(session, "credit-default")
+        assert model is not None
+        starts = session.execute(select(Run.window_start).where(Run.model_id == model)).scalars()
+        return {(s, *r.key): r.value for s in starts for r in window_metrics(session, model, s)}
+
+
+def test_refresh_rescored_quality_and_kept_drift(
+    scored_project: Path, pg_sessions: sessionmaker[Session]
+) -> None:
+    before = snapshot(pg_sessions)
+    reveal_all_labels(scored_project)
+    outcomes = refresh_labels(credit_spec(scored_project), pg_sessions)
+    after = snapshot(pg_sessions)
+
+    assert [o.refreshed for o in outcomes] == [True, True]
+    assert all(o.labelled_now == 600 and o.labelled_before == 200 for o in outcomes)
+    assert set(before) == set(after)
+    for key, value in before.items():
+        metric = key[1]
+        if metric.startswith(("quality.", "labels.")):
+            continue
+        assert after[key] == value, key
+    coverage = [v for k, v in after.items() if k[1] == Metric.LABEL_COVERAGE]
+    assert coverage == [1.0, 1.0]
+    changed = [k for k in before if k[1].startswith("quality.") and before[k] != after[k]]
+    assert changed, "quality computed on three times the labels should move"
+
+
+def test_refresh_without_new_labels_changes_nothing(
+    scored_project: Path, pg_sessions: sessionmaker[Session]
+) -> None:
+    before = snapshot(pg_sessions)
+    outcomes = refresh_labels(credit_spec(scored_project), pg_sessions)
+    assert [o.refreshed for o in outcomes] == [False, False]
+    assert snapshot(pg_sessions) == before
+
+
+def test_reference_profile_location_is_stored(
+    scored_project: Path, pg_sessions: sessionmaker[Session]
+) -> None:
+    with pg_sessions() as session:
+        rows = session.execute(select(ReferenceProfile)).scalars().all()
+    assert len(rows) == 1  # two windows, one reference content
+    assert rows[0].uri.startswith("file://")
+    assert Path(rows[0].uri.removeprefix("file://")).is_file()
