@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from driftwise import __version__
+from driftwise.cli_policy import policy_app
 
 app = typer.Typer(
     name="driftwise",
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Create or upgrade the metric store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(policy_app, name="policy")
 
 console = Console()
 errors = Console(stderr=True)

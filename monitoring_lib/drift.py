@@ -52,7 +52,7 @@ class DriftSettings(BaseModel):
     """Per-column method/threshold overrides, keyed by column name."""
     mode: Literal["calibrated", "evidently"] = "calibrated"
     """Verdict rule: "calibrated" controls false alarms; "evidently" reproduces Evidently's."""
-    fdr_alpha: float = Field(0.05, gt=0, lt=1)
+    fdr_alpha: float = Field(0.01, gt=0, lt=1)
     """False-discovery rate of the Benjamini-Hochberg step across a window's columns."""
     effect_floor_numerical: float = Field(0.05, ge=0)
     """Normed Wasserstein distance below which a numerical column is never flagged."""

@@ -48,7 +48,6 @@ Example (the ``policy:`` section of a monitor spec)::
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -58,11 +57,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
-    PlainSerializer,
     Tag,
     ValidationError,
     ValidatorFunctionWrapHandler,
@@ -71,6 +68,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from monitoring_lib.durations import Duration, format_duration
 from monitoring_lib.records import MetricRecord, MetricStatus
 
 MetricKey = tuple[str, str, str]
@@ -121,37 +119,6 @@ class Direction(StrEnum):
     """Bad when high (drift share, RMSE, null fraction)."""
     BELOW = "below"
     """Bad when low (accuracy, F1, ROC AUC, row count, label coverage)."""
-
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([wdhms])\s*$")
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-
-
-def _parse_duration(value: Any) -> Any:
-    if isinstance(value, timedelta):
-        return value
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise PydanticCustomError(
-            "duration", "'{value}' is not a duration like '7d', '12h' or '30m'", {"value": value}
-        )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def format_duration(value: timedelta) -> str:
-    """'7d', '36h', '90m': the spelling the spec accepts, for messages and JSON."""
-    seconds = int(value.total_seconds())
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_parse_duration),
-    PlainSerializer(format_duration, return_type=str, when_used="json"),
-]
 
 
 class _Strict(BaseModel):

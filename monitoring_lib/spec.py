@@ -7,7 +7,6 @@ File paths in sources are relative to the spec file's folder.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -29,6 +28,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from monitoring_lib.drift import DriftSettings
+from monitoring_lib.durations import parse_duration
+from monitoring_lib.policy import PolicySpec
 from monitoring_lib.windows import DAY
 
 
@@ -48,20 +49,6 @@ class Task(StrEnum):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
-
-
-def parse_duration(text: str) -> timedelta:
-    """'1d', '12h', '30m' -> timedelta; a clear error otherwise."""
-    match = _DURATION.match(str(text))
-    if not match:
-        raise PydanticCustomError(
-            "duration", "'{text}' is not a duration like '1d', '7d', '6h' or '30m'", {"text": text}
-        )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 class WindowSpec(_Strict):
@@ -200,13 +187,6 @@ class ColumnsSpec(_Strict):
     @property
     def features(self) -> list[str]:
         return [*self.numerical, *self.categorical]
-
-
-class PolicySpec(BaseModel):
-    """Rules over stored metrics (contents arrive with the policy engine)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    rules: list[dict[str, Any]] = []
 
 
 class ActionsSpec(BaseModel):

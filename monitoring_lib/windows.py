@@ -104,3 +104,13 @@ def _next(window: Window, length: timedelta) -> Window:
         day = window.local_end.date()
         return window_starting_on(day, length, window.timezone)
     return Window(window.end, window.end + length, window.timezone)
+
+
+def resolve_window(
+    length: timedelta, timezone: str, *, day: date | None, scheduled: datetime
+) -> Window:
+    """The window a run computes: the one starting on ``day`` when given, else the last whole
+    window before the run's scheduled time (never the wall clock: late runs and retries agree)."""
+    if day is not None:
+        return window_starting_on(day, length, timezone)
+    return window_ending_at(scheduled, length, timezone)

@@ -32,6 +32,7 @@ TABLES = {
     "actions",
     "model_versions",
     "model_aliases",
+    "policy_evaluations",
 }
 VIEWS = {"v_model_status", "v_drift_daily", "v_column_drift_daily", "v_quality_daily"}
 

@@ -452,7 +452,7 @@ def test_the_documented_example_parses_and_round_trips() -> None:
             "rule 'drift': clear.value (0.6) must be at or below threshold.value (0.5)",
         ),
         ({"persistence": {"breaches": 3, "windows": 2}}, "breaches (3) cannot exceed windows (2)"),
-        ({"cooldown": "3 days"}, "cooldown: '3 days' is not a duration like '7d'"),
+        ({"cooldown": "3 days"}, "cooldown: '3 days' is not a duration like '1d', '7d'"),
         ({"action": "page"}, "rule 'drift': action: Input should be 'none', 'alert', 'retrain'"),
         ({"severity": "urgent"}, "rule 'drift': severity: Input should be 'info', 'warning'"),
         ({"threshold": {"window": 5, "k": 2, "min_history": 9}}, "min_history (9) cannot exceed"),

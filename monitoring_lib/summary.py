@@ -1,0 +1,139 @@
+"""What a person reads about one window: a summary, a per-column drift table, plain values.
+
+Used for Prefect artifacts, the CLI and the demo's table; every number is finite or shown as '—'.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from monitoring_lib.records import Metric, MetricRecord, MetricStatus
+
+QUALITY_SHOWN = (Metric.ACCURACY, Metric.F1, Metric.ROC_AUC, Metric.RMSE, Metric.MAE, Metric.R2)
+
+
+@dataclass(frozen=True)
+class WindowSummary:
+    model: str
+    window: str
+    rows: int
+    label_coverage: float | None
+    drift_share: float | None
+    drifted_columns: list[str]
+    quality: dict[str, float | None]
+    failed_checks: list[str]
+    decision: str = "none"
+    reasons: list[str] = field(default_factory=list)
+    report_path: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.decision in ("retrain", "rollback") or self.failed_checks:
+            return "red"
+        if self.drifted_columns or self.decision == "alert":
+            return "amber"
+        return "green"
+
+
+def _value(records: Mapping[tuple[str, str, str], MetricRecord], metric: str) -> float | None:
+    record = records.get((metric, "", ""))
+    return record.value if record is not None else None
+
+
+def summarize(
+    model: str,
+    window: str,
+    records: Sequence[MetricRecord],
+    *,
+    decision: str = "none",
+    reasons: Sequence[str] = (),
+    report_path: str | None = None,
+) -> WindowSummary:
+    by_key = {r.key: r for r in records}
+    drifted = sorted(
+        r.column
+        for r in records
+        if r.metric == Metric.DRIFT_SCORE and r.segment == "" and r.status is MetricStatus.DRIFT
+    )
+    failed = sorted(
+        f"{r.metric} {r.column}".strip()
+        for r in records
+        if r.segment == "" and r.status is MetricStatus.FAILED
+    )
+    rows = _value(by_key, Metric.ROW_COUNT)
+    return WindowSummary(
+        model=model,
+        window=window,
+        rows=int(rows or 0),
+        label_coverage=_value(by_key, Metric.LABEL_COVERAGE),
+        drift_share=_value(by_key, Metric.DRIFT_SHARE),
+        drifted_columns=drifted,
+        quality={
+            m.removeprefix("quality."): _value(by_key, m)
+            for m in QUALITY_SHOWN
+            if (m, "", "") in by_key
+        },
+        failed_checks=failed,
+        decision=decision,
+        reasons=list(reasons),
+        report_path=report_path,
+    )
+
+
+def shown(value: float | None, digits: int = 3) -> str:
+    """A number for people: '—' for missing or non-finite values."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+def summary_markdown(summary: WindowSummary, baseline: Mapping[str, float] | None = None) -> str:
+    baseline = baseline or {}
+    lines = [
+        f"# {summary.model} — {summary.window}",
+        "",
+        f"**Status:** {summary.status} · **decision:** {summary.decision}",
+        "",
+        f"- rows: {summary.rows}; label coverage: {shown(summary.label_coverage, 2)}",
+        f"- drifted share: {shown(summary.drift_share, 2)}; drifted columns: "
+        + (", ".join(f"`{c}`" for c in summary.drifted_columns) or "none"),
+        f"- failed checks: {', '.join(summary.failed_checks) or 'none'}",
+        "",
+        "| quality | value | champion baseline |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| {name} | {shown(value)} | {shown(baseline.get(f'quality.{name}'))} |"
+        for name, value in summary.quality.items()
+    ]
+    if summary.reasons:
+        lines += ["", "**Why:**", *[f"- {reason}" for reason in summary.reasons]]
+    if summary.report_path:
+        lines += ["", f"HTML report: `{summary.report_path}`"]
+    return "\n".join(lines)
+
+
+def drift_table(records: Sequence[MetricRecord]) -> list[dict[str, str]]:
+    """One row per column's dataset-level drift test, safe to render (no NaN)."""
+    rows = []
+    for record in records:
+        if record.metric != Metric.DRIFT_SCORE or record.segment != "":
+            continue
+        details = record.details
+        rows.append(
+            {
+                "column": record.column,
+                "method": str(details.get("method", "")),
+                "score": shown(record.value, 4),
+                "threshold": shown(_finite(details.get("threshold")), 4),
+                "adjusted p": shown(_finite(details.get("adjusted_p_value")), 4),
+                "status": str(record.status),
+            }
+        )
+    return sorted(rows, key=lambda row: (row["status"] != "drift", row["column"]))
+
+
+def _finite(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -1,0 +1,45 @@
+"""Prefect UI artifacts for a window: summary, per-column drift table, report link.
+
+Keys are per model, so the UI's Artifacts page shows each model's history.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prefect import task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from monitoring_lib.records import MetricRecord
+from monitoring_lib.summary import WindowSummary, drift_table, summary_markdown
+
+
+def artifact_key(model: str, kind: str) -> str:
+    """Prefect keys allow lowercase letters, digits and dashes only."""
+    slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-") or "model"
+    return f"{slug}-{kind}"
+
+
+@task(name="publish artifacts", cache_policy=NO_CACHE)
+def publish_artifacts_task(
+    summary: WindowSummary, records: list[MetricRecord], baseline: dict[str, float] | None = None
+) -> None:
+    title = f"{summary.model} {summary.window}"
+    create_markdown_artifact(
+        summary_markdown(summary, baseline),
+        key=artifact_key(summary.model, "summary"),
+        description=f"Monitoring summary, {title}",
+    )
+    create_table_artifact(
+        drift_table(records),
+        key=artifact_key(summary.model, "drift"),
+        description=f"Per-column drift, {title}",
+    )
+    if summary.report_path:
+        create_link_artifact(
+            summary.report_path,
+            link_text=f"Evidently report {title}",
+            key=artifact_key(summary.model, "report"),
+            description=f"HTML drift report, {title}",
+        )

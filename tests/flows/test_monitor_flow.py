@@ -1,0 +1,146 @@
+"""The monitor flow through a real Prefect API, writing to PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.flow_engine import run_flow
+from prefect.states import Scheduled
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from flows.monitor import MonitorParams, monitor_model
+from monitoring_lib import demo_data
+from monitoring_lib.store.models import MetricRow, Run
+from tests.credit_world import credit_spec, write_project
+
+pytestmark = [pytest.mark.postgres, pytest.mark.prefect]
+DAYS = [date(2024, 5, 1), date(2024, 5, 2)]
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    import yaml
+
+    folder = write_project(
+        tmp_path, [(d, demo_data.STATIONARY) for d in DAYS], rows=500, reference_rows=3_000
+    )
+    spec = credit_spec(folder)
+    data = spec.model_dump(mode="json", exclude={"base_dir"})
+    data["window"]["length"] = "1d"
+    path = folder / "credit.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def metric_rows(engine: Engine) -> list[tuple[object, ...]]:
+    with Session(engine) as session:
+        query = select(
+            MetricRow.window_start,
+            MetricRow.metric,
+            MetricRow.column_name,
+            MetricRow.segment,
+            MetricRow.value,
+            MetricRow.status,
+        )
+        return sorted(session.execute(query).all(), key=repr)
+
+
+def test_one_window_end_to_end(spec_file: Path, pg_store: Engine) -> None:
+    result = monitor_model(
+        MonitorParams(spec_path=str(spec_file), window_date=DAYS[0], write_report=False)
+    )
+    assert result["window"] == "2024-05-01"
+    assert result["drift_share"] < 0.5  # a stationary day: no dataset drift
+    assert result["failed_checks"] == []
+    with Session(pg_store) as session:
+        run = session.execute(select(Run)).scalar_one()
+        count = session.execute(select(func.count()).select_from(MetricRow)).scalar_one()
+    assert run.status == "succeeded"
+    assert run.row_count == 500
+    assert run.flow_run_id
+    assert count > 100
+
+
+def test_rerun_replaces_the_window_exactly(spec_file: Path, pg_store: Engine) -> None:
+    params = MonitorParams(spec_path=str(spec_file), window_date=DAYS[1], write_report=False)
+    monitor_model(params)
+    first = metric_rows(pg_store)
+    monitor_model(params)
+    assert metric_rows(pg_store) == first
+
+
+async def _scheduled_run(scheduled: datetime, params: MonitorParams) -> object:
+    async with get_client() as client:
+        return await client.create_flow_run(
+            monitor_model,
+            parameters={"params": params.model_dump(mode="json")},
+            state=Scheduled(scheduled_time=scheduled),
+        )
+
+
+def test_window_comes_from_the_scheduled_time_not_the_clock(
+    spec_file: Path, pg_store: Engine
+) -> None:
+    params = MonitorParams(spec_path=str(spec_file), write_report=False)
+    scheduled = datetime(
+        2024, 5, 3, 1, 30, tzinfo=UTC
+    )  # 03:30 in Berlin: the last whole day is 2 May
+    flow_run = asyncio.run(_scheduled_run(scheduled, params))
+    result = run_flow(monitor_model, flow_run=flow_run, parameters={"params": params})
+    assert result["window"] == "2024-05-02"
+    with Session(pg_store) as session:
+        starts = session.execute(select(Run.window_start)).scalars().all()
+    assert starts == [datetime(2024, 5, 1, 22, 0, tzinfo=UTC)]
+
+
+def test_run_name_and_artifacts(spec_file: Path, pg_store: Engine) -> None:
+    monitor_model(MonitorParams(spec_path=str(spec_file), window_date=DAYS[0]))
+
+    async def read() -> tuple[list[str], set[str]]:
+        async with get_client() as client:
+            runs = await client.read_flow_runs()
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="credit-default"))
+            )
+        return [r.name for r in runs], {a.key for a in artifacts if a.key}
+
+    names, keys = asyncio.run(read())
+    assert "credit-default 2024-05-01" in names
+    assert {"credit-default-summary", "credit-default-drift", "credit-default-report"} <= keys
+
+
+def test_a_failed_write_leaves_nothing_and_the_rerun_completes(
+    spec_file: Path, pg_store: Engine
+) -> None:
+    """A failure inside the window's transaction (after the metrics were inserted) rolls it all back."""
+    with pg_store.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE FUNCTION fail_profile() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'disk full while recording the profile'; END $$ LANGUAGE plpgsql"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE TRIGGER fail_profile BEFORE INSERT ON profiles FOR EACH ROW EXECUTE FUNCTION fail_profile()"
+            )
+        )
+    params = MonitorParams(spec_path=str(spec_file), window_date=DAYS[0], write_report=False)
+    try:
+        state = monitor_model(params, return_state=True)
+        assert state.is_failed()
+        assert metric_rows(pg_store) == []
+        with Session(pg_store) as session:
+            assert session.execute(select(func.count()).select_from(Run)).scalar_one() == 0
+    finally:
+        with pg_store.begin() as connection:
+            connection.execute(text("DROP TRIGGER fail_profile ON profiles"))
+            connection.execute(text("DROP FUNCTION fail_profile()"))
+    monitor_model(params)
+    assert len(metric_rows(pg_store)) > 100
