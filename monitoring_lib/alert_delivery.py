@@ -192,16 +192,20 @@ def _failure(what: str, code: str, status: int, secrets: Sequence[str]) -> PostR
     )
 
 
-def _transport_failure(what: str, error: Exception, secrets: Sequence[str]) -> PostResult:
-    """A post that got no HTTP answer: refused before sending, or unanswered after sending."""
+def _exception_failure(what: str, error: Exception, secrets: Sequence[str]) -> PostResult:
+    """A post that got no HTTP answer. A channel never raises: a client's exception may carry the
+    URL (the secret, for a webhook), so it becomes a redacted result instead."""
     if isinstance(error, TimeoutError | ConnectionResetError):
         text = (
             f"{what}: no answer ({type(error).__name__}); the message may have been posted, "
             "so the next attempt checks first where it can"
         )
         return PostResult(False, redact(text, secrets), channel_down=True, ambiguous=True)
-    reason = error.reason if isinstance(error, URLError) else error
-    text = f"{what}: could not connect ({type(reason).__name__}: {reason})"
+    if isinstance(error, OSError):  # URLError included: refused, unknown host, TLS
+        reason = error.reason if isinstance(error, URLError) else error
+        text = f"{what}: could not connect ({type(reason).__name__}: {reason})"
+    else:
+        text = f"{what}: {type(error).__name__}: {error}"
     return PostResult(False, redact(text, secrets)[:1000], channel_down=True)
 
 
@@ -250,8 +254,8 @@ class SlackApiChannel:
             return _failure(
                 "Slack chat.postMessage", code, error.response.status_code, self._secrets
             )
-        except (OSError, URLError) as error:
-            return _transport_failure("Slack chat.postMessage", error, self._secrets)
+        except Exception as error:
+            return _exception_failure("Slack chat.postMessage", error, self._secrets)
         return SENT
 
     def delivered(self, dedup_keys: Sequence[str], since: datetime) -> set[str]:
@@ -271,7 +275,7 @@ class SlackApiChannel:
                 cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
                 if cursor is None:
                     break
-        except (SlackApiError, OSError, URLError) as error:
+        except Exception as error:
             text = redact(f"{type(error).__name__}: {error}", self._secrets).splitlines()[0]
             log.warning(
                 "%s: could not read the channel history, posting anyway: %s", self.name, text
@@ -327,8 +331,8 @@ class WebhookChannel:
             body = {"text": message.text, "blocks": list(message.blocks), "unfurl_links": False}
         try:
             response = self._client.send_dict(body)
-        except (OSError, URLError) as error:
-            return _transport_failure(what, error, self._secrets)
+        except Exception as error:
+            return _exception_failure(what, error, self._secrets)
         if 200 <= response.status_code < 300:
             return SENT
         code = (response.body or "error").strip().splitlines()[0][:100]
@@ -362,30 +366,28 @@ def build_channels(
     for item in spec.channels:
         pacing = Pacing(item.min_interval_seconds, item.digest_after)
         if isinstance(item, SlackApiChannelSpec):
-            if slack_token is None:
-                problems.append(f"{item.key}: no Slack bot token (set DRIFTWISE_SLACK_TOKEN)")
-                continue
+            secret, missing = slack_token, "no Slack bot token (set DRIFTWISE_SLACK_TOKEN)"
+        elif isinstance(item, SlackWebhookChannelSpec):
+            secret, missing = slack_webhook_url, "no webhook URL (set DRIFTWISE_SLACK_WEBHOOK_URL)"
+        else:
+            secret = (webhook_urls or {}).get(item.url_env)
+            missing = f"the environment variable {item.url_env} is not set"
+        if secret is None:
+            problems.append(f"{item.key}: {missing}")
+        elif isinstance(item, SlackApiChannelSpec):
             channels.append(
                 SlackApiChannel(
-                    name=item.key, channel=item.channel, token=slack_token,
+                    name=item.key, channel=item.channel, token=secret,
                     base_url=slack_base_url, timeout=timeout, pacing=pacing,
                 )
             )  # fmt: skip
-        elif isinstance(item, SlackWebhookChannelSpec):
-            if slack_webhook_url is None:
-                problems.append(f"{item.key}: no webhook URL (set DRIFTWISE_SLACK_WEBHOOK_URL)")
-                continue
-            channels.append(
-                WebhookChannel(name=item.key, url=slack_webhook_url, timeout=timeout, pacing=pacing)
-            )
+        elif not re.match(r"https?://", secret.get_secret_value(), re.IGNORECASE):
+            problems.append(f"{item.key}: the webhook URL does not start with https://")
         else:
-            url = (webhook_urls or {}).get(item.url_env)
-            if url is None:
-                problems.append(f"{item.key}: the environment variable {item.url_env} is not set")
-                continue
+            json_body = item.type == "webhook"
             channels.append(
                 WebhookChannel(
-                    name=item.key, url=url, json_body=True, timeout=timeout, pacing=pacing
+                    name=item.key, url=secret, json_body=json_body, timeout=timeout, pacing=pacing
                 )
             )
     return ConfiguredChannels(tuple(channels), tuple(problems))

@@ -490,6 +490,27 @@ def test_secrets_appear_in_no_log_error_or_output(
         assert secret not in exposed
 
 
+def test_a_client_exception_never_carries_the_url_out() -> None:
+    """slack-sdk's own errors quote the URL (e.g. 'Invalid URL detected: ...')."""
+    url = "ftp://hooks.internal/T1/B2/very-secret-path"
+    result = WebhookChannel(name="odd", url=SecretStr(url)).post([firing_content()], ["k"])
+    assert not result.ok
+    assert "SlackRequestError: Invalid URL detected: [redacted]" in result.error
+    assert "very-secret-path" not in result.error
+
+
+def test_a_webhook_url_that_is_not_http_is_a_configuration_problem() -> None:
+    spec = AlertsSpec.model_validate({"channels": [{"type": "webhook", "url_env": "HOOK"}]})
+    configured = build_channels(
+        spec,
+        slack_token=None,
+        slack_webhook_url=None,
+        webhook_urls={"HOOK": SecretStr("hooks.example/very-secret-path")},
+    )
+    assert configured.channels == ()
+    assert configured.problems == ("webhook:HOOK: the webhook URL does not start with https://",)
+
+
 # ---- the CLI ---------------------------------------------------------------------------------
 
 
