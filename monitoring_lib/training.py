@@ -1,0 +1,394 @@
+"""Retraining, step by step: the training set, a seeded holdout, the user's trainer, scores, gate.
+
+Every step is a plain function of data (no store, no Prefect), so a flow can wrap each in a task
+and a test can call each alone. The gate fails closed: a metric that is missing or not a finite
+number on either side means no promotion, with the reason in words.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+from sklearn.model_selection import train_test_split
+
+from monitoring_lib.records import Metric
+from monitoring_lib.store.repository import StoredWindow
+
+if TYPE_CHECKING:
+    # Type-only: spec.py embeds actions.ActionsSpec, which imports this module.
+    from monitoring_lib.spec import MonitorSpec
+
+
+HIGHER_IS_BETTER = frozenset(
+    {Metric.ACCURACY, Metric.PRECISION, Metric.RECALL, Metric.F1, Metric.ROC_AUC, Metric.R2}
+)
+LOWER_IS_BETTER = frozenset({Metric.LOG_LOSS, Metric.RMSE, Metric.MAE, Metric.MAPE})
+_CLASSIFICATION = (Metric.ACCURACY, Metric.PRECISION, Metric.RECALL, Metric.F1, Metric.ROC_AUC,
+                   Metric.LOG_LOSS)  # fmt: skip
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": _CLASSIFICATION,
+    "multiclass": _CLASSIFICATION,
+    "regression": (Metric.RMSE, Metric.MAE, Metric.MAPE, Metric.R2),
+}
+TRAINER_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+
+Trainer = Callable[..., Any]
+"""``trainer(features, target, *, spec) -> fitted estimator`` with predict (and predict_proba)."""
+
+
+class TrainingDataError(ValueError):
+    """The labelled rows cannot make a training set (too few, one class, missing columns)."""
+
+
+class TrainerError(RuntimeError):
+    """The user's trainer could not be imported, failed, or returned no usable estimator."""
+
+
+def metric_direction(metric: str) -> Literal["higher", "lower"] | None:
+    """Which way is better for a gate metric; None for a metric the gate cannot compare."""
+    if metric in HIGHER_IS_BETTER:
+        return "higher"
+    return "lower" if metric in LOWER_IS_BETTER else None
+
+
+def pick_training_windows(stored: Sequence[StoredWindow], count: int) -> list[StoredWindow]:
+    """The ``count`` most recent windows that had labelled rows, oldest first."""
+    labelled = [window for window in stored if (window.labelled_rows or 0) > 0]
+    return sorted(labelled, key=lambda window: window.start)[-count:] if count > 0 else []
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    features: pd.DataFrame
+    target: pd.Series
+    rows_by_source: dict[str, int]
+    """Labelled rows taken from each source ('window 1', ..., 'reference'), for the actions row."""
+
+
+def build_training_set(
+    windows: Sequence[pd.DataFrame],
+    *,
+    features: Sequence[str],
+    target: str,
+    reference: pd.DataFrame | None = None,
+    min_labelled_rows: int = 2,
+) -> TrainingSet:
+    """Labelled rows of the recent windows (then the reference, if given), in the order given."""
+    sources = [(f"window {index + 1}", frame) for index, frame in enumerate(windows)]
+    if reference is not None:
+        sources.append(("reference", reference))
+    parts, counts = [], {}
+    for name, frame in sources:
+        missing = [column for column in [*features, target] if column not in frame.columns]
+        if missing:
+            raise TrainingDataError(f"{name} lacks the column(s) {missing}")
+        labelled = frame.loc[frame[target].notna(), [*features, target]]
+        counts[name] = len(labelled)
+        parts.append(labelled)
+    combined = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if len(combined) < min_labelled_rows:
+        raise TrainingDataError(
+            f"{len(combined)} labelled rows, fewer than the {min_labelled_rows} required "
+            f"(actions.retrain.min_labelled_rows); rows by source: {counts}"
+        )
+    return TrainingSet(combined[list(features)], _tidy_target(combined[target]), counts)
+
+
+def _tidy_target(target: pd.Series) -> pd.Series:
+    """Whole-number floats (a target column with gaps is float) become ints, so 1.0 equals 1."""
+    numeric = pd.to_numeric(target, errors="coerce")
+    if numeric.notna().all() and np.all(np.mod(numeric, 1) == 0):
+        return numeric.astype("int64").rename(target.name)
+    return target
+
+
+@dataclass(frozen=True)
+class Holdout:
+    train_features: pd.DataFrame
+    train_target: pd.Series
+    holdout_features: pd.DataFrame
+    holdout_target: pd.Series
+    stratified: bool
+
+
+def split_holdout(
+    training: TrainingSet, *, fraction: float, seed: int, classification: bool
+) -> Holdout:
+    """A seeded split; stratified by class for classification so both sides see every class."""
+    target = training.target
+    if classification and target.nunique() < 2:
+        raise TrainingDataError(
+            f"the labelled rows hold one class only ({target.iloc[0]!r}): nothing to learn"
+        )
+    counts = target.value_counts()
+    stratify = classification and int(counts.min()) >= 2
+    holdout_rows = math.ceil(fraction * len(target))
+    if stratify and min(holdout_rows, len(target) - holdout_rows) < len(counts):
+        stratify = False
+    train_x, test_x, train_y, test_y = train_test_split(
+        training.features,
+        target,
+        test_size=fraction,
+        random_state=seed,
+        stratify=target if stratify else None,
+    )
+    return Holdout(train_x, train_y, test_x, test_y, stratify)
+
+
+def load_trainer(path: str, *, key: str = "actions.retrain.trainer") -> Trainer:
+    """Import ``module:function`` now (not when the spec loads), naming the spec key on failure."""
+    if not TRAINER_PATH.match(path):
+        raise TrainerError(f"{key}: {path!r} is not a 'module:function' path")
+    module_name, function_name = path.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise TrainerError(f"{key}: cannot import module {module_name!r}: {error}") from error
+    trainer = getattr(module, function_name, None)
+    if not callable(trainer):
+        raise TrainerError(f"{key}: module {module_name!r} has no function {function_name!r}")
+    return cast(Trainer, trainer)
+
+
+def train_challenger(trainer: Trainer, holdout: Holdout, *, spec: MonitorSpec) -> Any:
+    """Call the trainer on the training part; check that what it returns can be scored."""
+    name = getattr(trainer, "__qualname__", repr(trainer))
+    try:
+        model = trainer(holdout.train_features, holdout.train_target, spec=spec)
+    except Exception as error:
+        raise TrainerError(f"trainer {name} failed: {type(error).__name__}: {error}") from error
+    needed = ["predict"] if spec.task == "regression" else ["predict", "predict_proba"]
+    lacking = [method for method in needed if not callable(getattr(model, method, None))]
+    if lacking:
+        raise TrainerError(f"trainer {name} returned {type(model).__name__} without {lacking}")
+    return model
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One model's metrics on the holdout; NaN where a metric could not be computed."""
+
+    values: dict[str, float]
+    notes: dict[str, str]
+    """Why a metric is NaN (or, under '', why the model could not be scored at all)."""
+
+
+def score_model(
+    model: Any, features: pd.DataFrame, target: pd.Series, *, task: str, pos_label: object = 1
+) -> Scores:
+    """The task's metrics (names as the store keeps them) of ``model`` on a holdout."""
+    if task not in TASK_METRICS:
+        raise ValueError(f"task {task!r} is not one of {sorted(TASK_METRICS)}")
+    names = [str(name) for name in TASK_METRICS[task]]
+    try:
+        predicted = np.asarray(model.predict(features))
+        probability = None if task == "regression" else np.asarray(model.predict_proba(features))
+    except Exception as error:
+        why = f"the model could not predict on the holdout: {type(error).__name__}: {error}"
+        return Scores({name: math.nan for name in names}, {"": why})
+    truth = target.to_numpy()
+    values, notes = {}, {}
+    for name in names:
+        try:
+            values[name] = float(
+                _metric(name, truth, predicted, probability, task, _classes(model), pos_label)
+            )
+        except ValueError as error:
+            values[name], notes[name] = math.nan, str(error)
+        if not math.isfinite(values[name]) and name not in notes:
+            notes[name] = "not a finite number on this holdout"
+    return Scores(values, notes)
+
+
+def _classes(model: Any) -> list[Any]:
+    return list(getattr(model, "classes_", []))
+
+
+def _metric(
+    name: str,
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    probability: np.ndarray | None,
+    task: str,
+    classes: list[Any],
+    pos_label: object,
+) -> float:
+    """One sklearn metric; a ValueError says why it cannot be computed here."""
+    if name == Metric.ACCURACY:
+        return float(skm.accuracy_score(truth, predicted))
+    if name in (Metric.PRECISION, Metric.RECALL, Metric.F1):
+        scorer = {Metric.PRECISION: skm.precision_score, Metric.RECALL: skm.recall_score}.get(
+            Metric(name), skm.f1_score
+        )
+        if task == "binary":
+            return float(scorer(truth, predicted, pos_label=pos_label, zero_division=0.0))
+        return float(scorer(truth, predicted, average="macro", zero_division=0.0))
+    if name in (Metric.ROC_AUC, Metric.LOG_LOSS):
+        return _probability_metric(name, truth, probability, task, classes, pos_label)
+    if name == Metric.MAPE and np.any(truth == 0):
+        raise ValueError("a holdout target is 0, where MAPE is undefined")
+    regression = {
+        Metric.RMSE: skm.root_mean_squared_error,
+        Metric.MAE: skm.mean_absolute_error,
+        Metric.R2: skm.r2_score,
+    }
+    if name == Metric.MAPE:
+        return 100.0 * float(skm.mean_absolute_percentage_error(truth, predicted))
+    return float(regression[Metric(name)](truth, predicted))
+
+
+def _probability_metric(
+    name: str,
+    truth: np.ndarray,
+    probability: np.ndarray | None,
+    task: str,
+    classes: list[Any],
+    pos_label: object,
+) -> float:
+    if probability is None or probability.ndim != 2 or probability.shape[1] != len(classes):
+        raise ValueError("the model's predict_proba does not give one column per class_")
+    if len(set(truth.tolist())) < 2:
+        raise ValueError(f"the holdout holds one class only, so {name} is undefined")
+    if name == Metric.LOG_LOSS:
+        return float(skm.log_loss(truth, probability, labels=classes))
+    if task == "binary":
+        if pos_label not in classes:
+            raise ValueError(f"the positive class {pos_label!r} is not among {classes}")
+        positive = probability[:, classes.index(pos_label)]
+        return float(skm.roc_auc_score(truth == pos_label, positive))
+    return float(
+        skm.roc_auc_score(truth, probability, multi_class="ovr", average="macro", labels=classes)
+    )
+
+
+MARGIN_TOLERANCE = 1e-12
+"""Float slack so that an improvement of exactly the margin (0.81 - 0.80 vs 0.01) passes."""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    promote: bool
+    reasons: tuple[str, ...]
+    metric: str
+    margin: float
+    champion: float | None = None
+    challenger: float | None = None
+    improvement: float | None = None
+    """How much better the challenger is, in the metric's units (positive is better)."""
+
+    def as_metrics(self) -> dict[str, Any]:
+        """The numbers behind the verdict, for the actions table."""
+        return {
+            "metric": self.metric,
+            "margin": self.margin,
+            "champion": self.champion,
+            "challenger": self.challenger,
+            "improvement": self.improvement,
+        }
+
+
+def _finite(scores: Mapping[str, float] | None, metric: str) -> float | None:
+    value = None if scores is None else scores.get(metric)
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def gate(
+    champion_scores: Mapping[str, float] | None,
+    challenger_scores: Mapping[str, float],
+    metric: str,
+    margin: float,
+) -> GateResult:
+    """Promote only a challenger better than the champion by at least ``margin`` (fail closed).
+
+    ``champion_scores`` None means there is no champion yet: a challenger with the metric wins.
+    """
+    direction = metric_direction(metric)
+    challenger, champion = _finite(challenger_scores, metric), _finite(champion_scores, metric)
+    improvement = None
+    if direction is not None and challenger is not None and champion is not None:
+        improvement = challenger - champion if direction == "higher" else champion - challenger
+    promote, reason = _verdict(metric, margin, direction, champion_scores is None, champion,
+                               challenger, improvement)  # fmt: skip
+    return GateResult(promote, (reason,), metric, margin, champion, challenger, improvement)
+
+
+def _verdict(
+    metric: str,
+    margin: float,
+    direction: str | None,
+    first_model: bool,
+    champion: float | None,
+    challenger: float | None,
+    improvement: float | None,
+) -> tuple[bool, str]:
+    if direction is None:
+        return False, f"{metric} is not a metric the gate can compare"
+    if challenger is None:
+        return False, f"the challenger has no finite {metric}: not promoted (fail closed)"
+    if first_model:
+        return (
+            True,
+            f"no champion yet: the challenger ({metric} {challenger:.4g}) becomes the first",
+        )
+    if champion is None or improvement is None:
+        return False, f"the champion has no finite {metric}: not promoted (fail closed)"
+    compared = (
+        f"challenger {metric} {challenger:.4g} vs champion {champion:.4g} "
+        f"({direction} is better): improvement {improvement:+.4g}, margin {margin:g}"
+    )
+    if improvement > 0 and improvement >= margin - MARGIN_TOLERANCE:
+        return True, compared
+    return False, f"{compared}: not better by the margin"
+
+
+class ApprovalVerdict(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A person's answer to 'promote this challenger?' (or the pause timing out)."""
+
+    verdict: ApprovalVerdict
+    decided_by: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reasons: tuple[str, ...]
+    decided_by: str
+    """'gate', the approver's name, or 'timeout'."""
+
+
+def decide_promotion(
+    result: GateResult, *, approval_required: bool, approval: Approval | None = None
+) -> PromotionDecision:
+    """Promote when the gate passed and, if approval is required, a person approved in time."""
+    if not result.promote:
+        return PromotionDecision(False, result.reasons, "gate")
+    if not approval_required:
+        return PromotionDecision(True, result.reasons, "gate")
+    if approval is None:
+        return PromotionDecision(False, (*result.reasons, "approval required, none given"), "gate")
+    who = approval.decided_by or "unknown approver"
+    note = f": {approval.note}" if approval.note else ""
+    if approval.verdict is ApprovalVerdict.APPROVED:
+        return PromotionDecision(True, (*result.reasons, f"approved by {who}{note}"), who)
+    if approval.verdict is ApprovalVerdict.REJECTED:
+        return PromotionDecision(False, (*result.reasons, f"rejected by {who}{note}"), who)
+    return PromotionDecision(
+        False, (*result.reasons, "approval timed out: not promoted"), "timeout"
+    )
