@@ -269,8 +269,9 @@ def plan_alerts(
 ) -> list[AlertDraft]:
     """The outbox rows for one window: ``firing`` breaches, ``cleared`` rule names, given the
     last row per (rule, channel) before this window. Rules in neither (no data) stay as they are."""
-    if len({b.rule for b in firing}) != len(firing):
-        raise ValueError("one breach per rule: a rule watches one metric")
+    rules = {b.rule for b in firing}
+    if len(rules) != len(firing) or rules & set(cleared):
+        raise ValueError("one breach per rule, and a firing rule cannot also be cleared")
     drafts = []
     for channel in spec.channels:
         for breach in firing:

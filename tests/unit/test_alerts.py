@@ -326,9 +326,12 @@ def test_a_rerun_plans_the_same_dedup_keys() -> None:
     assert first[0].dedup_key == "credit|drift|2024-05-01T00:00:00+00:00"
 
 
-def test_a_rule_may_breach_only_once_per_window() -> None:
-    with pytest.raises(ValueError, match="one breach per rule"):
-        plan_alerts(context(0), [breach(), breach(0.9)], set(), {}, SPEC)
+@pytest.mark.parametrize(
+    ("firing", "cleared"), [([breach(), breach(0.9)], set()), ([breach()], {"drift"})]
+)
+def test_a_rule_has_one_verdict_per_window(firing: list[Breach], cleared: set[str]) -> None:
+    with pytest.raises(ValueError, match="one breach per rule, and a firing rule cannot"):
+        plan_alerts(context(0), firing, cleared, {}, SPEC)
 
 
 # ---- redaction -------------------------------------------------------------------------------
