@@ -3,14 +3,16 @@ that need them, so `driftwise --help` and `driftwise validate` stay fast."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from driftwise import __version__
 from driftwise.cli_policy import policy_app
+from driftwise.prefect_env import prepare_prefect
 
 app = typer.Typer(
     name="driftwise",
@@ -20,7 +22,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Create or upgrade the metric store's schema.", no_args_is_help=True)
+labels_app = typer.Typer(help="Late labels: rescore past windows.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(labels_app, name="labels")
 app.add_typer(policy_app, name="policy")
 
 console = Console()
@@ -133,3 +137,129 @@ def validate(
             )
     if failed:
         raise typer.Exit(1)
+
+
+SpecPath = Annotated[Path, typer.Argument(help="Monitor spec file (YAML).", show_default=False)]
+
+
+def _print_summaries(results: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    from monitoring_lib.summary import shown
+
+    table = Table("model", "window", "rows", "labels", "drift share", "drifted columns", "status")
+    for result in results:
+        table.add_row(
+            result["model"],
+            result["window"],
+            str(result["rows"]),
+            shown(result["label_coverage"], 2),
+            shown(result["drift_share"], 2),
+            ", ".join(result["drifted_columns"]) or "—",
+            result["status"],
+        )
+    console.print(table)
+
+
+@app.command()
+def run(
+    spec: SpecPath,
+    date: Annotated[
+        datetime | None,
+        typer.Option(
+            "--date",
+            formats=["%Y-%m-%d"],
+            help="Local start date of the window [default: yesterday's window].",
+        ),
+    ] = None,
+    report: Annotated[bool, typer.Option(help="Write the Evidently HTML report.")] = True,
+) -> None:
+    """Run the monitor flow for one window, ad hoc, through Prefect."""
+    prepare_prefect()
+    from flows.monitor import MonitorParams, monitor_model
+
+    day = date.date() if date else None
+    result = monitor_model(
+        MonitorParams(spec_path=str(spec.resolve()), window_date=day, write_report=report)
+    )
+    _print_summaries([result])
+    if result.get("report_path"):
+        console.print(f"report: {result['report_path']}", highlight=False)
+
+
+@app.command()
+def backfill(
+    spec: SpecPath,
+    start: Annotated[
+        datetime, typer.Option(formats=["%Y-%m-%d"], help="Local date of the first window.")
+    ],
+    end: Annotated[
+        datetime,
+        typer.Option(formats=["%Y-%m-%d"], help="Local date of the last window (inclusive)."),
+    ],
+    recompute: Annotated[bool, typer.Option(help="Recompute windows already complete.")] = False,
+    concurrency: Annotated[int, typer.Option(min=1, max=16, help="Windows computed at once.")] = 2,
+) -> None:
+    """Compute every window in a date range (idempotent: complete windows are skipped)."""
+    prepare_prefect()
+    from flows.backfill import BackfillParams, backfill_model
+
+    params = BackfillParams(
+        spec_path=str(spec.resolve()),
+        start=start.date(),
+        end=end.date(),
+        recompute=recompute,
+        concurrency=concurrency,
+    )
+    results = backfill_model(params)
+    _print_summaries(results)
+    console.print(f"{len(results)} windows computed", highlight=False)
+
+
+@app.command()
+def serve(
+    target: Annotated[Path, typer.Argument(help="A spec file or a folder of specs.")] = Path(
+        "deployments/specs"
+    ),
+) -> None:
+    """Serve a scheduled monitor deployment and a backfill deployment per spec, until stopped."""
+    prepare_prefect()
+    from prefect import serve as prefect_serve
+
+    from flows.deployments import build_deployments
+
+    deployments = build_deployments(target)
+    if not deployments:
+        raise _fail(f"no monitor specs in {target}")
+    prefect_serve(*deployments)
+
+
+@labels_app.command("refresh")
+def labels_refresh(
+    spec: SpecPath,
+    since: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Only windows starting on or after this date."),
+    ] = None,
+) -> None:
+    """Recompute quality for past windows whose labels arrived since; drift is left as it was."""
+    from zoneinfo import ZoneInfo
+
+    from monitoring_lib.labels import refresh_labels
+    from monitoring_lib.settings import DriftwiseSettings
+    from monitoring_lib.spec import SpecError, load_spec
+    from monitoring_lib.store.engine import open_store
+
+    try:
+        monitor = load_spec(spec)
+    except SpecError as error:
+        raise _fail(str(error)) from None
+    start = since.replace(tzinfo=ZoneInfo(monitor.window.timezone)) if since else None
+    outcomes = refresh_labels(monitor, open_store(DriftwiseSettings().store_url), since=start)
+    for outcome in outcomes:
+        verb = "rescored" if outcome.refreshed else "unchanged"
+        counts = f"labelled rows {outcome.labelled_before} -> {outcome.labelled_now}"
+        console.print(f"{outcome.window.label}: {verb} ({counts})", highlight=False)
+    console.print(
+        f"{sum(o.refreshed for o in outcomes)} of {len(outcomes)} windows rescored", highlight=False
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, runtime
@@ -11,10 +10,10 @@ from pydantic import BaseModel, Field
 
 from driftwise import __version__
 from monitoring_lib.settings import DriftwiseSettings
-from monitoring_lib.spec import load_spec
+from monitoring_lib.spec import MonitorSpec, load_spec
 from monitoring_lib.store.repository import RunInfo
 from monitoring_lib.summary import WindowSummary, summarize
-from monitoring_lib.windows import resolve_window
+from monitoring_lib.windows import Window, resolve_window
 from tasks.artifacts import publish_artifacts_task
 from tasks.monitoring import (
     evaluate_window_task,
@@ -37,6 +36,10 @@ class MonitorParams(BaseModel):
             "Empty: the last whole window before the run's scheduled time."
         ),
     )
+    window_end: datetime | None = Field(
+        default=None,
+        description="End of the window to compute (sub-day windows, backfills); beats window_date.",
+    )
     labels_as_of: datetime | None = Field(
         default=None,
         description=(
@@ -49,18 +52,24 @@ class MonitorParams(BaseModel):
     )
 
 
+def window_of(params: MonitorParams, spec: MonitorSpec) -> Window:
+    """The run's window: from its parameters, else from its scheduled start time."""
+    return resolve_window(
+        spec.window.length,
+        spec.window.timezone,
+        day=params.window_date,
+        end=params.window_end,
+        scheduled=runtime.flow_run.scheduled_start_time,
+    )
+
+
 def _run_name() -> str:
     """'credit-default 2019-04-01': the model and the window the run computes."""
     try:
         params = MonitorParams.model_validate(runtime.flow_run.parameters["params"])
         spec = load_spec(params.spec_path)
-        window = resolve_window(
-            spec.window.length,
-            spec.window.timezone,
-            day=params.window_date,
-            scheduled=runtime.flow_run.scheduled_start_time,
-        )
-    except Exception:
+        window = window_of(params, spec)
+    except Exception:  # a bad spec fails inside the run, with its own message
         return "monitor (invalid parameters)"
     return f"{spec.name} {window.label}"
 
@@ -70,12 +79,7 @@ def monitor_model(params: MonitorParams) -> dict[str, Any]:
     """Profile, check, measure drift and quality of one window; persist it; show what was seen."""
     settings = DriftwiseSettings()
     spec = load_spec(params.spec_path)
-    window = resolve_window(
-        spec.window.length,
-        spec.window.timezone,
-        day=params.window_date,
-        scheduled=runtime.flow_run.scheduled_start_time,
-    )
+    window = window_of(params, spec)
     started = datetime.now(window.start.tzinfo)
 
     data = load_window_task(spec, window, params.labels_as_of)
@@ -99,7 +103,3 @@ def monitor_model(params: MonitorParams) -> dict[str, Any]:
     )
     publish_artifacts_task(summary, evaluation.records)
     return {"window_start": window.start.isoformat(), **summary.__dict__, "status": summary.status}
-
-
-def spec_path_param(path: Path) -> MonitorParams:
-    return MonitorParams(spec_path=str(path.resolve()))

@@ -107,10 +107,18 @@ def _next(window: Window, length: timedelta) -> Window:
 
 
 def resolve_window(
-    length: timedelta, timezone: str, *, day: date | None, scheduled: datetime
+    length: timedelta,
+    timezone: str,
+    *,
+    day: date | None,
+    scheduled: datetime,
+    end: datetime | None = None,
 ) -> Window:
-    """The window a run computes: the one starting on ``day`` when given, else the last whole
-    window before the run's scheduled time (never the wall clock: late runs and retries agree)."""
+    """The window a run computes: the one ending at ``end`` or starting on ``day`` when given,
+    else the last whole window before the run's scheduled time (never the wall clock, so late
+    runs and retries agree)."""
+    if end is not None:
+        return window_ending_at(end, length, timezone)
     if day is not None:
         return window_starting_on(day, length, timezone)
     return window_ending_at(scheduled, length, timezone)

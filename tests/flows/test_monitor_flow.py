@@ -15,9 +15,8 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from flows.monitor import MonitorParams, monitor_model
-from monitoring_lib import demo_data
 from monitoring_lib.store.models import MetricRow, Run
-from tests.credit_world import credit_spec, write_project
+from tests.flows.helpers import write_spec_file
 
 pytestmark = [pytest.mark.postgres, pytest.mark.prefect]
 DAYS = [date(2024, 5, 1), date(2024, 5, 2)]
@@ -25,17 +24,7 @@ DAYS = [date(2024, 5, 1), date(2024, 5, 2)]
 
 @pytest.fixture
 def spec_file(tmp_path: Path) -> Path:
-    import yaml
-
-    folder = write_project(
-        tmp_path, [(d, demo_data.STATIONARY) for d in DAYS], rows=500, reference_rows=3_000
-    )
-    spec = credit_spec(folder)
-    data = spec.model_dump(mode="json", exclude={"base_dir"})
-    data["window"]["length"] = "1d"
-    path = folder / "credit.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_spec_file(tmp_path, DAYS)
 
 
 def metric_rows(engine: Engine) -> list[tuple[object, ...]]:

@@ -1,0 +1,46 @@
+"""One daily deployment per monitor spec (cron and time zone from the spec), plus a backfill
+deployment per spec that the UI starts by hand with a date range."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
+
+from flows.backfill import backfill_model
+from flows.monitor import monitor_model
+from monitoring_lib.durations import format_duration
+from monitoring_lib.spec import MonitorSpec, load_spec, spec_files
+
+
+def spec_deployments(spec_path: Path, spec: MonitorSpec) -> list[RunnerDeployment]:
+    path = str(spec_path.resolve())
+    length = format_duration(spec.window.length)
+    tags = ["driftwise", spec.name]
+    return [
+        monitor_model.to_deployment(
+            name=spec.name,
+            schedules=[Cron(spec.window.cron, timezone=spec.window.timezone)],
+            parameters={"params": {"spec_path": path}},
+            description=(
+                f"Monitoring of {spec.name} ({spec.task}): one {length} "
+                f"window per run, cut in {spec.window.timezone}."
+            ),
+            tags=tags,
+        ),
+        backfill_model.to_deployment(
+            name=spec.name,
+            parameters={"params": {"spec_path": path}},
+            description=f"Backfill {spec.name} over a date range (give start and end).",
+            tags=tags,
+        ),
+    ]
+
+
+def build_deployments(target: Path) -> list[RunnerDeployment]:
+    """Every deployment for the spec file, or for each spec in the folder."""
+    deployments = []
+    for path in spec_files(target):
+        deployments += spec_deployments(path, load_spec(path))
+    return deployments

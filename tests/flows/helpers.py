@@ -1,0 +1,25 @@
+"""Spec files on disk for flow tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from monitoring_lib import demo_data
+from tests.credit_world import credit_spec, write_project
+
+
+def write_spec_file(
+    folder: Path, days: Sequence[date], *, rows: int = 500, name: str = "credit-default"
+) -> Path:
+    project = write_project(
+        folder, [(d, demo_data.STATIONARY) for d in days], rows=rows, reference_rows=3_000
+    )
+    data = credit_spec(project, name=name).model_dump(mode="json", exclude={"base_dir"})
+    data["window"]["length"] = "1d"
+    path = project / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path

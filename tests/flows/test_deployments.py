@@ -1,0 +1,87 @@
+"""`driftwise serve` against a real Prefect API: deployments, schedules and parameters."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.responses import DeploymentResponse
+from prefect.settings import PREFECT_API_URL
+
+from tests.flows.helpers import write_spec_file
+
+pytestmark = pytest.mark.prefect
+
+
+async def _deployments() -> list[DeploymentResponse]:
+    async with get_client() as client:
+        return await client.read_deployments()
+
+
+def _wait_for(
+    count: int, process: subprocess.Popen[bytes], timeout: float = 120
+) -> list[DeploymentResponse]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [d for d in asyncio.run(_deployments()) if "driftwise" in (d.tags or [])]
+        if len(found) >= count:
+            return found
+        if process.poll() is not None:
+            raise AssertionError(f"driftwise serve exited early with {process.returncode}")
+        time.sleep(1)
+    raise AssertionError(f"fewer than {count} deployments after {timeout} s")
+
+
+def test_serve_creates_scheduled_deployments_per_spec(tmp_path: Path) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    for name in ("credit-default", "fraud-score"):
+        (tmp_path / name).mkdir()
+        path = write_spec_file(tmp_path / name, [date(2024, 5, 1)], name=name)
+        # The served copy points at the data by absolute path, as a deployed spec would.
+        (specs / path.name).write_text(path.read_text().replace("path: ", f"path: {path.parent}/"))
+
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "driftwise", "serve", str(specs)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deployments = {
+            d.name: d for d in _wait_for(4, process) if d.name in ("credit-default", "fraud-score")
+        }
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=60)[0].decode(errors="replace")
+    assert set(deployments) == {"credit-default", "fraud-score"}, output
+    monitors = [
+        d for d in asyncio.run(_deployments()) if d.schedules and "driftwise" in (d.tags or [])
+    ]
+    by_name = {d.name: d for d in monitors}
+    credit = by_name["credit-default"]
+    [schedule] = credit.schedules
+    assert schedule.schedule.cron == "30 0 * * *"
+    assert schedule.schedule.timezone == "Europe/Berlin"
+    assert credit.parameters == {
+        "params": {"spec_path": str((specs / "credit-default.yaml").resolve())}
+    }
+    properties = credit.parameter_openapi_schema["definitions"]["MonitorParams"]["properties"]
+    assert properties["window_date"]["description"].startswith("Local start date")
+    backfills = [
+        d for d in asyncio.run(_deployments()) if not d.schedules and d.name == "credit-default"
+    ]
+    assert len(backfills) == 1
