@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from driftwise import __version__
+from driftwise.cli_alerts import alerts_app
 from driftwise.cli_policy import policy_app
 from driftwise.prefect_env import prepare_prefect
 
@@ -26,6 +27,7 @@ labels_app = typer.Typer(help="Late labels: rescore past windows.", no_args_is_h
 app.add_typer(db_app, name="db")
 app.add_typer(labels_app, name="labels")
 app.add_typer(policy_app, name="policy")
+app.add_typer(alerts_app, name="alerts")
 
 console = Console()
 errors = Console(stderr=True)

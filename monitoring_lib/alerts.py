@@ -17,15 +17,15 @@ A rule without usable data this window is neither breaching nor cleared: nothing
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from monitoring_lib.durations import Duration
 from monitoring_lib.store.repository import AlertDraft
 
 Severity = Literal["info", "warning", "high", "critical"]
@@ -40,24 +40,6 @@ def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity)
 
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([wdhm])\s*$")
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
-
-
-def _duration(value: Any) -> Any:
-    if isinstance(value, timedelta):
-        return value
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise PydanticCustomError(
-            "duration",
-            "{value} is not a duration like '1d', '12h' or '30m'",
-            {"value": repr(value)},
-        )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 class _Strict(BaseModel):

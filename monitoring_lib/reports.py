@@ -51,7 +51,9 @@ def write_drift_report(
     columns = [*numerical, *categorical]
     ref_sample = uniform_sample(reference[columns], sample_size, seed)
     cur_sample = uniform_sample(current[columns], sample_size, seed + 1)
-    definition = DataDefinition(numerical_columns=list(numerical), categorical_columns=list(categorical))
+    definition = DataDefinition(
+        numerical_columns=list(numerical), categorical_columns=list(categorical)
+    )
     snapshot = Report([DataDriftPreset(columns=columns)]).run(
         Dataset.from_pandas(cur_sample, data_definition=definition),
         Dataset.from_pandas(ref_sample, data_definition=definition),

@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from monitoring_lib.alerts import AlertsSpec
 from monitoring_lib.drift import DriftSettings
 from monitoring_lib.durations import parse_duration
 from monitoring_lib.policy import PolicySpec
@@ -195,14 +196,6 @@ class ActionsSpec(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     retrain: dict[str, Any] | None = None
     rollback: dict[str, Any] | None = None
-
-
-class AlertsSpec(BaseModel):
-    """Alert channels and routing (contents arrive with alerting)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    channels: list[dict[str, Any]] = []
-    runbook_url: str | None = None
 
 
 class MonitorSpec(_Strict):
