@@ -241,10 +241,12 @@ def _when(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
-def _latest_retrain(session: Session, model_id: int, statuses: tuple[str, ...]) -> Action | None:
+def _latest(
+    session: Session, model_id: int, kind: ActionKind, statuses: tuple[str, ...]
+) -> Action | None:
     query = (
         select(Action)
-        .where(Action.model_id == model_id, Action.kind == ActionKind.RETRAIN)
+        .where(Action.model_id == model_id, Action.kind == kind)
         .where(Action.status.in_([str(status) for status in statuses]))
         .order_by(Action.requested_at.desc(), Action.id.desc())
         .limit(1)
@@ -256,7 +258,7 @@ def cooldown_until(
     session: Session, model_id: int, now: datetime, cooldown: timedelta
 ) -> datetime | None:
     """When the cooldown after the last started retraining ends, if that is after ``now``."""
-    latest = _latest_retrain(session, model_id, STARTED)
+    latest = _latest(session, model_id, ActionKind.RETRAIN, STARTED)
     if latest is None or latest.requested_at + cooldown <= now:
         return None
     return latest.requested_at + cooldown
@@ -321,7 +323,7 @@ def _refusal(session: Session, model_id: int, settings: RetrainSpec, now: dateti
     if not retrain_lock(session, model_id):
         return "skipped: another retraining of this model is starting right now"
     _expire_abandoned(session, model_id, now, settings.stale_after)
-    running = _latest_retrain(session, model_id, (ActionStatus.RUNNING,))
+    running = _latest(session, model_id, ActionKind.RETRAIN, (ActionStatus.RUNNING,))
     if running is not None:
         return f"skipped: retraining #{running.id} is running since {_when(running.requested_at)}"
     until = cooldown_until(session, model_id, now, settings.cooldown)
@@ -390,14 +392,26 @@ def apply_promotion(
 
 
 def last_promotion(session: Session, model_id: int) -> Action | None:
-    query = (
-        select(Action)
-        .where(Action.model_id == model_id, Action.kind == ActionKind.PROMOTE)
-        .where(Action.status == ActionStatus.PROMOTED)
-        .order_by(Action.requested_at.desc(), Action.id.desc())
-        .limit(1)
-    )
-    return session.execute(query).scalar_one_or_none()
+    return _latest(session, model_id, ActionKind.PROMOTE, (ActionStatus.PROMOTED,))
+
+
+def champion_to_mark_good(
+    session: Session, registry: ModelRegistry, model_name: str, *, now: datetime, within: timedelta
+) -> int | None:
+    """The champion, when it is not marked good yet and has served past the rollback period.
+
+    Call it after a window with no critical finding and mark the version good: that mark is what
+    a later rollback returns to. A champion never promoted here (the first one) is due at once.
+    """
+    champion = registry.get_alias(model_name, CHAMPION)
+    if champion is None or champion in {
+        v.version for v in registry.versions(model_name) if v.is_good
+    }:
+        return None
+    promoted = last_promotion(session, _require_model(session, model_name))
+    if promoted is not None and promoted.metrics.get("to_version") == champion:
+        return champion if promoted.requested_at + within <= now else None
+    return champion
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ def build_training_set(
         counts[name] = len(labelled)
         parts.append(labelled)
     combined = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    if len(combined) < min_labelled_rows:
+    if len(combined) < max(min_labelled_rows, 2):
         raise TrainingDataError(
             f"{len(combined)} labelled rows, fewer than the {min_labelled_rows} required "
             f"(actions.retrain.min_labelled_rows); rows by source: {counts}"
@@ -151,8 +151,9 @@ def load_trainer(path: str, *, key: str = "actions.retrain.trainer") -> Trainer:
     module_name, function_name = path.split(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise TrainerError(f"{key}: cannot import module {module_name!r}: {error}") from error
+    except Exception as error:  # a user's module may fail at import in any way
+        why = f"{type(error).__name__}: {error}"
+        raise TrainerError(f"{key}: cannot import module {module_name!r}: {why}") from error
     trainer = getattr(module, function_name, None)
     if not callable(trainer):
         raise TrainerError(f"{key}: module {module_name!r} has no function {function_name!r}")

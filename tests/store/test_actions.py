@@ -22,6 +22,7 @@ from monitoring_lib.actions import (
     RetrainSpec,
     action_history,
     apply_promotion,
+    champion_to_mark_good,
     claim_retrain,
     finish_action,
     in_cooldown,
@@ -36,7 +37,9 @@ from monitoring_lib.store.repository import ensure_model
 from monitoring_lib.training import (
     Approval,
     ApprovalVerdict,
+    Holdout,
     Trainer,
+    TrainerError,
     build_training_set,
     decide_promotion,
     gate,
@@ -87,6 +90,15 @@ def noise_trainer(features: pd.DataFrame, target: pd.Series, *, spec: Any) -> An
     """Learns from shuffled labels: worse than the champion."""
     shuffled = target.sample(frac=1.0, random_state=0).to_numpy()
     return train(features, pd.Series(shuffled, index=target.index), spec=spec)
+
+
+def failing_trainer(features: pd.DataFrame, target: pd.Series, *, spec: Any) -> Any:
+    raise RuntimeError("disk full")
+
+
+def split_of(world: World) -> Holdout:
+    training = build_training_set(world.windows, features=COLUMNS, target="defaulted")
+    return split_holdout(training, fraction=0.25, seed=0, classification=True)
 
 
 class World:
@@ -388,3 +400,35 @@ def test_the_actions_table_tells_the_whole_story(world: World) -> None:
         ("rollback", "skipped"),
     ]
     assert world.state() == (1, [(1, True), (2, False), (3, False)])
+
+
+def test_a_failed_retraining_is_recorded_and_still_counts_for_the_cooldown(world: World) -> None:
+    with world.sessions.begin() as session:
+        claim = claim_retrain(session, world.model_id, SETTINGS, now=T0)
+    with pytest.raises(TrainerError) as error:
+        train_challenger(failing_trainer, split_of(world), spec=world.spec)
+    with world.sessions.begin() as session:
+        finish_action(
+            session, claim.action_id, ActionStatus.FAILED, now=T0, outcome=str(error.value)
+        )
+        row = action_history(session, world.model_id)[0]
+        assert in_cooldown(session, world.model_id, T0 + timedelta(days=1), SETTINGS.cooldown)
+    assert (row.status, row.finished_at) == ("failed", T0)
+    assert "RuntimeError: disk full" in row.outcome
+
+
+def test_a_promoted_champion_is_due_its_good_mark_after_the_rollback_period(world: World) -> None:
+    within = timedelta(days=3)
+
+    def due(now: datetime) -> int | None:
+        with world.sessions() as session:
+            registry = world.registry(session)
+            return champion_to_mark_good(session, registry, MODEL, now=now, within=within)
+
+    assert due(T0) is None  # v1 is good already
+    world.retrain(T0)
+    assert due(T0 + timedelta(days=1)) is None  # still inside the rollback period
+    assert due(T0 + within) == 2
+    with world.sessions.begin() as session:
+        world.registry(session).mark_good(MODEL, 2, True)
+    assert due(T0 + within) is None
