@@ -33,6 +33,13 @@ class BackfillParams(BaseModel):
     write_reports: bool = Field(
         default=True, description="Write an Evidently HTML report per window."
     )
+    send_alerts: bool = Field(
+        default=False,
+        description="Raise and deliver per-window alerts (off: the one summary only).",
+    )
+    allow_actions: bool = Field(
+        default=False, description="Let windows start retraining or rollback."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> BackfillParams:
@@ -63,7 +70,11 @@ def backfill_model(params: BackfillParams) -> list[dict[str, Any]]:
         futures = [
             backfill_window.submit(
                 MonitorParams(
-                    spec_path=params.spec_path, window_end=w.end, write_report=params.write_reports
+                    spec_path=params.spec_path,
+                    window_end=w.end,
+                    write_report=params.write_reports,
+                    send_alerts=params.send_alerts,
+                    allow_actions=params.allow_actions,
                 )
             )
             for w in batch

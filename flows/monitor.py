@@ -16,6 +16,7 @@ from monitoring_lib.summary import WindowSummary, summarize
 from monitoring_lib.windows import Window, resolve_window
 from tasks.artifacts import publish_artifacts_task
 from tasks.monitoring import (
+    deliver_alerts_task,
     evaluate_window_task,
     load_reference_task,
     load_window_task,
@@ -49,6 +50,12 @@ class MonitorParams(BaseModel):
     )
     write_report: bool = Field(
         default=True, description="Write the Evidently HTML report for the window."
+    )
+    send_alerts: bool = Field(
+        default=True, description="Raise and deliver the alerts the policy calls for."
+    )
+    allow_actions: bool = Field(
+        default=True, description="Start retraining or rollback when the policy decides so."
     )
 
 
@@ -95,11 +102,21 @@ def monitor_model(params: MonitorParams) -> dict[str, Any]:
         code_version=__version__,
         flow_run_id=str(runtime.flow_run.id or "") or None,
     )
-    persist_window_task(spec, window, run, evaluation)
+    outcome = persist_window_task(
+        spec, window, run, evaluation, params.send_alerts, runtime.flow_run.ui_url
+    )
+    verdict = outcome.evaluation
+    if params.send_alerts and spec.alerts.channels:
+        deliver_alerts_task(spec)
 
     report = str(evaluation.report_path) if evaluation.report_path else None
     summary: WindowSummary = summarize(
-        spec.name, window.label, evaluation.records, report_path=report
+        spec.name,
+        window.label,
+        evaluation.records,
+        decision=verdict.decision.value,
+        reasons=verdict.reasons,
+        report_path=report,
     )
-    publish_artifacts_task(summary, evaluation.records)
+    publish_artifacts_task(summary, evaluation.records, outcome.baseline)
     return {"window_start": window.start.isoformat(), **summary.__dict__, "status": summary.status}

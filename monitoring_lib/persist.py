@@ -1,19 +1,26 @@
-"""Persist one evaluated window: metrics, profile locations, report and run row, together."""
+"""Persist one evaluated window: metrics, profile locations, report and run row, the policy's
+evaluation and the alerts it raises, all in the caller's one transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
+from monitoring_lib import policy_store
+from monitoring_lib.alert_delivery import previous_alert_states
+from monitoring_lib.alerts import plan_alerts
+from monitoring_lib.decisions import alert_breaches, alert_context
 from monitoring_lib.engine import WindowEvaluation
+from monitoring_lib.policy import Evaluation
 from monitoring_lib.records import MetricRecord
 from monitoring_lib.spec import MonitorSpec
 from monitoring_lib.store.repository import (
     AlertDraft,
     ProfileRef,
     RunInfo,
+    enqueue_alerts,
     ensure_model,
     record_reference_profile,
     replace_window,
@@ -52,3 +59,43 @@ def persist_evaluation(
     )
     records = [*evaluation.records, *extra_records]
     return replace_window(session, model, window, run, records, profiles, alerts)
+
+
+@dataclass(frozen=True)
+class WindowOutcome:
+    run_id: int
+    evaluation: Evaluation
+    alerts_queued: int
+    baseline: dict[str, float]
+    """The champion's metrics the relative rules compared against."""
+
+
+def persist_window(
+    session: Session,
+    spec: MonitorSpec,
+    window: Window,
+    run: RunInfo,
+    evaluation: WindowEvaluation,
+    *,
+    raise_alerts: bool = True,
+    run_url: str | None = None,
+) -> WindowOutcome:
+    """Write the window, evaluate the policy on it (and its history), queue the alerts it raises."""
+    run_id = persist_evaluation(session, spec, window, run, evaluation)
+    session.flush()
+    verdict = policy_store.evaluate_window(session, spec.name, spec.policy, window.start)
+    drafts: list[AlertDraft] = []
+    if raise_alerts and spec.alerts.channels:
+        model = ensure_model(session, spec.name, spec.task.value)
+        firing, cleared = alert_breaches(spec.policy, verdict)
+        report = evaluation.report_path.as_uri() if evaluation.report_path else None
+        context = alert_context(
+            spec.name, window, verdict, evaluation.records, run_url=run_url, report_url=report
+        )
+        previous = previous_alert_states(session, model, window.start)
+        drafts = plan_alerts(context, firing, cleared, previous, spec.alerts)
+        enqueue_alerts(session, model, window, drafts)
+    model = ensure_model(session, spec.name, spec.task.value)
+    return WindowOutcome(
+        run_id, verdict, len(drafts), policy_store.champion_baseline(session, model)
+    )

@@ -3,16 +3,17 @@ effects, and the run's logger. Frames pass in memory, so these tasks never hash 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from monitoring_lib.alert_delivery import DeliveryReport, channels_from_settings, deliver_pending
 from monitoring_lib.engine import WindowEvaluation, evaluate_window
 from monitoring_lib.loading import WindowData, load_reference, load_window
-from monitoring_lib.persist import persist_evaluation
+from monitoring_lib.persist import WindowOutcome, persist_window
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec import MonitorSpec
 from monitoring_lib.store.engine import open_store
@@ -54,18 +55,53 @@ def evaluate_window_task(
     return evaluation
 
 
-@task(name="persist window", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 5, 15])
+@task(
+    name="persist window, evaluate policy",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 5, 15],
+)
 def persist_window_task(
-    spec: MonitorSpec, window: Window, run: RunInfo, evaluation: WindowEvaluation
-) -> int:
-    """One transaction: the window's metrics, profile and report locations and run row."""
+    spec: MonitorSpec,
+    window: Window,
+    run: RunInfo,
+    evaluation: WindowEvaluation,
+    raise_alerts: bool,
+    run_url: str | None,
+) -> WindowOutcome:
+    """One transaction: metrics, profile and report locations, run row, policy verdict, alerts."""
     sessions = open_store(DriftwiseSettings().store_url)
     with sessions.begin() as session:
-        run_id = persist_evaluation(session, spec, window, run, evaluation)
-    get_run_logger().info(
-        "persisted %d metrics for %s %s", len(evaluation.records), spec.name, window.label
+        outcome = persist_window(
+            session, spec, window, run, evaluation, raise_alerts=raise_alerts, run_url=run_url
+        )
+    logger = get_run_logger()
+    logger.info("persisted %d metrics for %s %s", len(evaluation.records), spec.name, window.label)
+    logger.info(
+        "decision: %s; %s",
+        outcome.evaluation.decision,
+        "; ".join(outcome.evaluation.reasons) or "no rule fired",
     )
-    return run_id
+    return outcome
+
+
+@task(name="deliver alerts", cache_policy=NO_CACHE)
+def deliver_alerts_task(spec: MonitorSpec) -> DeliveryReport:
+    """Send what the outbox holds for this model (this window's and earlier runs' leftovers).
+
+    No task retries: an alert Slack refused stays pending and the next run delivers it."""
+    settings = DriftwiseSettings()
+    sessions = open_store(settings.store_url)
+    configured = channels_from_settings(spec.alerts, settings)
+    logger = get_run_logger()
+    for problem in configured.problems:
+        logger.warning(problem)
+    with sessions() as session:
+        model = ensure_model(session, spec.name, spec.task.value)
+        session.commit()
+    report = deliver_pending(sessions, configured.channels, now=datetime.now(UTC), model_id=model)
+    logger.info(report.summary())
+    return report
 
 
 @task(name="find completed windows", cache_policy=NO_CACHE)

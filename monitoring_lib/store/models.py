@@ -4,6 +4,7 @@ these models must match them (a test compares the two).
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -32,7 +34,32 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+def json_safe(value: Any) -> Any:
+    """JSON that PostgreSQL accepts: non-finite floats (which JSONB rejects) become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+class SafeJson(TypeDecorator[Any]):
+    """JSONB on PostgreSQL, JSON elsewhere; values are made JSON-safe on the way in."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return json_safe(value)
+
+
+JsonType = SafeJson()
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -13,13 +14,20 @@ from tests.credit_world import credit_spec, write_project
 
 
 def write_spec_file(
-    folder: Path, days: Sequence[date], *, rows: int = 500, name: str = "credit-default"
+    folder: Path,
+    days: Sequence[date],
+    *,
+    rows: int = 500,
+    name: str = "credit-default",
+    changed_from: date | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
-    project = write_project(
-        folder, [(d, demo_data.STATIONARY) for d in days], rows=rows, reference_rows=3_000
-    )
+    """A credit project whose world changes on ``changed_from``; ``extra`` adds spec sections."""
+    worlds = [(d, demo_data.world_on(d, changed_from)) for d in days]
+    project = write_project(folder, worlds, rows=rows, reference_rows=3_000)
     data = credit_spec(project, name=name).model_dump(mode="json", exclude={"base_dir"})
     data["window"]["length"] = "1d"
+    data.update(extra or {})
     path = project / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

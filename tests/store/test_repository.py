@@ -225,3 +225,18 @@ def test_statuses_without_values_are_kept(pg_sessions: sessionmaker[Session]) ->
     with pg_sessions() as session:
         [stored] = window_metrics(session, ensure_model(session, "m", "binary"), WINDOW.start)
     assert stored == skipped
+
+
+def test_non_finite_details_are_stored_as_words(pg_sessions: sessionmaker[Session]) -> None:
+    record = MetricRecord(
+        Metric.DRIFT_SCORE,
+        0.0,
+        MetricStatus.DRIFT,
+        column="purpose",
+        details={"statistic": float("inf"), "nested": [float("nan"), {"x": float("-inf")}]},
+    )
+    with pg_sessions.begin() as session:
+        replace_window(session, ensure_model(session, "m", "binary"), WINDOW, run_info(), [record])
+    with pg_sessions() as session:
+        [stored] = window_metrics(session, ensure_model(session, "m", "binary"), WINDOW.start)
+    assert stored.details == {"statistic": "inf", "nested": ["nan", {"x": "-inf"}]}

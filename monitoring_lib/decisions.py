@@ -1,0 +1,67 @@
+"""From the policy's verdict to what alerts say: breaches that fire, rules that cleared."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from monitoring_lib.alerts import AlertContext, Breach, DriftedColumn
+from monitoring_lib.policy import Decision, Evaluation, PolicySpec
+from monitoring_lib.records import Metric, MetricRecord, MetricStatus
+from monitoring_lib.windows import Window
+
+
+def alert_breaches(policy: PolicySpec, evaluation: Evaluation) -> tuple[list[Breach], set[str]]:
+    """Firing rules that name an action (action 'none' only records), and the cleared rules."""
+    directions = {rule.name: rule.direction.value for rule in policy.rules}
+    firing = [
+        Breach(
+            rule=result.rule,
+            metric=result.key[0],
+            column=result.key[1],
+            segment=result.key[2],
+            value=result.value,
+            threshold=result.threshold,
+            severity=str(result.severity),  # type: ignore[arg-type]
+            direction=directions.get(result.rule, "above"),  # type: ignore[arg-type]
+        )
+        for result in evaluation.results
+        if result.firing and result.action is not Decision.NONE
+    ]
+    cleared = {result.rule for result in evaluation.results if result.cleared}
+    return firing, cleared
+
+
+def top_drifted(records: Sequence[MetricRecord], limit: int = 5) -> tuple[DriftedColumn, ...]:
+    """The most drifted columns, strongest effect first, for the alert message."""
+    drifted = [
+        r
+        for r in records
+        if r.metric == Metric.DRIFT_SCORE and r.segment == "" and r.status is MetricStatus.DRIFT
+    ]
+    drifted.sort(key=lambda r: -float(r.details.get("effect_size") or 0.0))
+    return tuple(
+        DriftedColumn(
+            r.column, r.details.get("effect_size") or r.value, str(r.details.get("method", ""))
+        )
+        for r in drifted[:limit]
+    )
+
+
+def alert_context(
+    model: str,
+    window: Window,
+    evaluation: Evaluation,
+    records: Sequence[MetricRecord],
+    *,
+    run_url: str | None,
+    report_url: str | None,
+) -> AlertContext:
+    return AlertContext(
+        model=model,
+        window_start=window.start,
+        window_label=window.label,
+        decision=evaluation.decision.value,
+        top_drifted=top_drifted(records),
+        prefect_run_url=run_url,
+        report_url=report_url,
+    )
