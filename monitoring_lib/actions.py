@@ -120,10 +120,8 @@ class ActionsSpec(_Strict):
 
 
 def actions_of(spec: MonitorSpec) -> ActionsSpec:
-    """The spec's ``actions:`` section, validated here while spec.py keeps it as plain data."""
-    if isinstance(spec.actions, ActionsSpec):
-        return spec.actions
-    return ActionsSpec.model_validate(spec.actions.model_dump(exclude_none=True))
+    """The spec's ``actions:`` section (typed and validated when the spec loads)."""
+    return spec.actions
 
 
 def task_problems(actions: ActionsSpec, task: str) -> list[str]:

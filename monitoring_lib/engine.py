@@ -7,8 +7,6 @@ artifact folder but nothing to the store: persisting is one transaction, done by
 
 from __future__ import annotations
 
-import hashlib
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +17,7 @@ from typing import TypeVar
 import pandas as pd
 
 from monitoring_lib import data_quality, drift, profiling, quality, reports
+from monitoring_lib.artifacts import model_folder
 from monitoring_lib.loading import WindowData, prediction_columns
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec import MonitorSpec, Task
@@ -47,13 +46,6 @@ class WindowEvaluation:
 
     def by_key(self) -> dict[tuple[str, str, str], MetricRecord]:
         return {r.key: r for r in self.records}
-
-
-def model_folder(artifacts: Path, model: str) -> Path:
-    """A filesystem-safe folder per model; the hash keeps distinct names distinct."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-.")[:60] or "model"
-    digest = hashlib.sha256(model.encode()).hexdigest()[:8]
-    return artifacts / f"{slug}-{digest}"
 
 
 class _Stopwatch:

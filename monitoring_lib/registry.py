@@ -11,11 +11,9 @@ good version. Model files are pickles (joblib): load only files a registry wrote
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import math
 import os
-import re
 import tempfile
 import uuid
 from collections.abc import Collection, Mapping
@@ -29,6 +27,7 @@ import joblib
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from monitoring_lib.artifacts import model_folder
 from monitoring_lib.store.models import Model, ModelAlias, ModelVersion, utcnow
 from monitoring_lib.store.repository import _insert
 
@@ -108,16 +107,6 @@ def write_model_file(model_object: Any, path: Path) -> Path:
     finally:
         Path(temporary).unlink(missing_ok=True)
     return path
-
-
-def model_folder(artifacts: Path, model_name: str) -> Path:
-    """The model's artifact folder, named as ``engine.model_folder`` names it.
-
-    Not imported from engine: engine imports the spec, and the spec embeds actions, which
-    import this module.
-    """
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model_name).strip("-.")[:60] or "model"
-    return artifacts / f"{slug}-{hashlib.sha256(model_name.encode()).hexdigest()[:8]}"
 
 
 def path_of(uri: str) -> Path:

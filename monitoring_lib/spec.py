@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from monitoring_lib.actions import ActionsSpec, task_problems
 from monitoring_lib.alerts import AlertsSpec
 from monitoring_lib.drift import DriftSettings
 from monitoring_lib.durations import parse_duration
@@ -190,14 +191,6 @@ class ColumnsSpec(_Strict):
         return [*self.numerical, *self.categorical]
 
 
-class ActionsSpec(BaseModel):
-    """Retraining and rollback settings (contents arrive with the actions)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    retrain: dict[str, Any] | None = None
-    rollback: dict[str, Any] | None = None
-
-
 class MonitorSpec(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     """Model name: the key of everything stored for it."""
@@ -216,6 +209,7 @@ class MonitorSpec(_Strict):
     @model_validator(mode="after")
     def _check_roles(self) -> MonitorSpec:
         problems = _role_conflicts(self.columns) + _task_requirements(self) + _drift_columns(self)
+        problems += task_problems(self.actions, self.task.value)
         if problems:
             raise PydanticCustomError("spec", "\n".join(problems))
         return self
