@@ -34,7 +34,15 @@ TABLES = {
     "model_aliases",
     "policy_evaluations",
 }
-VIEWS = {"v_model_status", "v_drift_daily", "v_column_drift_daily", "v_quality_daily"}
+VIEWS = {
+    "v_model_status",
+    "v_drift_daily",
+    "v_column_drift_daily",
+    "v_quality_daily",
+    "v_run_daily",
+    "v_alert_events",
+    "v_action_events",
+}
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
