@@ -1,5 +1,6 @@
-"""One daily deployment per monitor spec (cron and time zone from the spec), plus a backfill
-deployment per spec that the UI starts by hand with a date range."""
+"""Per monitor spec: the scheduled monitor deployment (cron and time zone from the spec), and
+backfill, retrain and rollback deployments that the UI starts by hand (retraining can then run on
+other infrastructure through a work pool)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from prefect.schedules import Cron
 
 from flows.backfill import backfill_model
 from flows.monitor import monitor_model
+from flows.retrain import retrain_model
+from flows.rollback import rollback_model
 from monitoring_lib.durations import format_duration
 from monitoring_lib.spec import MonitorSpec, load_spec, spec_files
 
@@ -33,6 +36,18 @@ def spec_deployments(spec_path: Path, spec: MonitorSpec) -> list[RunnerDeploymen
             name=spec.name,
             parameters={"params": {"spec_path": path}},
             description=f"Backfill {spec.name} over a date range (give start and end).",
+            tags=tags,
+        ),
+        retrain_model.to_deployment(
+            name=spec.name,
+            parameters={"params": {"spec_path": path}},
+            description=f"Retrain {spec.name}: challenger vs champion behind the gate.",
+            tags=tags,
+        ),
+        rollback_model.to_deployment(
+            name=spec.name,
+            parameters={"params": {"spec_path": path}},
+            description=f"Roll {spec.name} back to its last good version.",
             tags=tags,
         ),
     ]

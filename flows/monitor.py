@@ -9,11 +9,15 @@ from prefect import flow, runtime
 from pydantic import BaseModel, Field
 
 from driftwise import __version__
+from flows.retrain import RetrainParams, retrain_model
+from flows.rollback import RollbackParams, rollback_model
+from monitoring_lib.policy import Decision, Evaluation
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec import MonitorSpec, load_spec
 from monitoring_lib.store.repository import RunInfo
-from monitoring_lib.summary import WindowSummary, summarize
+from monitoring_lib.summary import summarize
 from monitoring_lib.windows import Window, resolve_window
+from tasks.actions import mark_good_task
 from tasks.artifacts import publish_artifacts_task
 from tasks.monitoring import (
     deliver_alerts_task,
@@ -109,14 +113,43 @@ def monitor_model(params: MonitorParams) -> dict[str, Any]:
     if params.send_alerts and spec.alerts.channels:
         deliver_alerts_task(spec)
 
+    as_of = params.labels_as_of or runtime.flow_run.scheduled_start_time
+    action = act_on(verdict, spec, params, window, as_of) if params.allow_actions else None
+
     report = str(evaluation.report_path) if evaluation.report_path else None
-    summary: WindowSummary = summarize(
+    reasons = [*verdict.reasons, *([action] if action else [])]
+    summary = summarize(
         spec.name,
         window.label,
         evaluation.records,
         decision=verdict.decision.value,
-        reasons=verdict.reasons,
+        reasons=reasons,
         report_path=report,
     )
     publish_artifacts_task(summary, evaluation.records, outcome.baseline)
     return {"window_start": window.start.isoformat(), **summary.__dict__, "status": summary.status}
+
+
+def act_on(
+    verdict: Evaluation, spec: MonitorSpec, params: MonitorParams, window: Window, as_of: datetime
+) -> str | None:
+    """Start the subflow the decision names; otherwise let a long-serving champion earn 'good'."""
+    if verdict.decision is Decision.RETRAIN and spec.actions.retrain is not None:
+        retrain = RetrainParams(
+            spec_path=params.spec_path,
+            reasons=list(verdict.reasons),
+            as_of=as_of,
+            window_start=window.start,
+        )
+        return f"retraining: {retrain_model(retrain)['status']}"
+    if verdict.decision is Decision.ROLLBACK:
+        rollback = RollbackParams(
+            spec_path=params.spec_path,
+            reason="; ".join(verdict.reasons),
+            decided_by="policy",
+            as_of=as_of,
+        )
+        return f"rollback: {rollback_model(rollback)['status']}"
+    if verdict.severity != "critical":
+        mark_good_task(spec, as_of)
+    return None

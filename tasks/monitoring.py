@@ -10,14 +10,20 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from monitoring_lib.alert_delivery import DeliveryReport, channels_from_settings, deliver_pending
+from monitoring_lib.alert_delivery import (
+    DeliveryReport,
+    channels_from_settings,
+    deliver_pending,
+    previous_alert_states,
+)
+from monitoring_lib.alerts import AlertContext, Breach, plan_alerts
 from monitoring_lib.engine import WindowEvaluation, evaluate_window
 from monitoring_lib.loading import WindowData, load_reference, load_window
 from monitoring_lib.persist import WindowOutcome, persist_window
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec import MonitorSpec
 from monitoring_lib.store.engine import open_store
-from monitoring_lib.store.repository import RunInfo, completed_windows, ensure_model
+from monitoring_lib.store.repository import RunInfo, completed_windows, enqueue_alerts, ensure_model
 from monitoring_lib.windows import Window
 
 
@@ -110,3 +116,27 @@ def completed_windows_task(spec: MonitorSpec, windows: list[Window]) -> set[date
     with sessions.begin() as session:
         model = ensure_model(session, spec.name, spec.task.value)
         return completed_windows(session, model, [w.start for w in windows])
+
+
+@task(name="raise critical alert", cache_policy=NO_CACHE)
+def critical_notice_task(spec: MonitorSpec, rule: str, reason: str, now: datetime) -> int:
+    """A critical alert that no metric rule raised (e.g. a rollback with no good version)."""
+    get_run_logger().error("%s: %s", spec.name, reason)
+    if not spec.alerts.channels:
+        return 0
+    breach = Breach(rule=rule, metric=reason[:200], value=None, threshold=None, severity="critical")
+    sessions = open_store(DriftwiseSettings().store_url)
+    with sessions.begin() as session:
+        model = ensure_model(session, spec.name, spec.task.value)
+        context = AlertContext(
+            model=spec.name,
+            window_start=now,
+            window_label=now.strftime("%Y-%m-%d %H:%M %Z"),
+            decision=rule,
+        )
+        drafts = plan_alerts(
+            context, [breach], set(), previous_alert_states(session, model, now), spec.alerts
+        )
+        enqueue_alerts(session, model, None, drafts)
+    deliver_alerts_task.fn(spec)
+    return len(drafts)

@@ -62,7 +62,7 @@ def test_serve_creates_scheduled_deployments_per_spec(tmp_path: Path) -> None:
     )
     try:
         deployments = {
-            d.name: d for d in _wait_for(4, process) if d.name in ("credit-default", "fraud-score")
+            d.name: d for d in _wait_for(8, process) if d.name in ("credit-default", "fraud-score")
         }
     finally:
         process.send_signal(signal.SIGINT)
@@ -81,7 +81,8 @@ def test_serve_creates_scheduled_deployments_per_spec(tmp_path: Path) -> None:
     }
     properties = credit.parameter_openapi_schema["definitions"]["MonitorParams"]["properties"]
     assert properties["window_date"]["description"].startswith("Local start date")
-    backfills = [
+    on_demand = [
         d for d in asyncio.run(_deployments()) if not d.schedules and d.name == "credit-default"
     ]
-    assert len(backfills) == 1
+    assert len(on_demand) == 3  # backfill, retrain, rollback: started by hand from the UI
+    assert all(d.parameters == credit.parameters for d in on_demand)

@@ -1,0 +1,119 @@
+"""Retraining: train a challenger on recent labelled windows, gate it against the champion on the
+same holdout, optionally ask a person, and promote only a better model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, runtime
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+from pydantic import BaseModel, Field
+
+from monitoring_lib.actions import ActionStatus
+from monitoring_lib.spec import load_spec
+from monitoring_lib.training import Approval, ApprovalVerdict, GateResult, decide_promotion
+from tasks.actions import (
+    claim_retrain_task,
+    finish_retrain_task,
+    promote_task,
+    register_and_gate_task,
+    score_task,
+    train_task,
+    training_set_task,
+)
+
+
+class RetrainParams(BaseModel):
+    """Why and as of when to retrain."""
+
+    spec_path: str = Field(description="Path of the monitor spec (YAML).")
+    reasons: list[str] = Field(
+        default_factory=lambda: ["requested by hand"], description="Why retrain."
+    )
+    as_of: datetime | None = Field(
+        default=None,
+        description="Train on what was known then (labels, cooldown). Empty: the scheduled time.",
+    )
+    window_start: datetime | None = Field(
+        default=None, description="The window whose verdict asked for it."
+    )
+
+
+class PromotionApproval(RunInput):
+    """Promote the challenger? Answer in the Prefect UI before the pause times out."""
+
+    approve: bool = Field(description="Promote the challenger to champion.")
+    decided_by: str = Field(description="Who decides (name or e-mail).")
+    note: str = Field(default="", description="Why.")
+
+
+def _ask_for_approval(gate: GateResult, timeout_seconds: int) -> Approval:
+    """Pause the run for a person; a timeout counts as 'no'."""
+    try:
+        answer = pause_flow_run(
+            wait_for_input=PromotionApproval.with_initial_data(
+                description=f"Challenger gate: {'; '.join(gate.reasons)}",
+                approve=False,
+                decided_by="",
+            ),
+            timeout=timeout_seconds,
+        )
+    except FlowPauseTimeout:
+        return Approval(ApprovalVerdict.TIMED_OUT, decided_by="timeout")
+    verdict = ApprovalVerdict.APPROVED if answer.approve else ApprovalVerdict.REJECTED
+    return Approval(verdict, decided_by=answer.decided_by or "unknown", note=answer.note or None)
+
+
+@flow(name="retrain-model", flow_run_name="retrain {params.spec_path}")
+def retrain_model(params: RetrainParams) -> dict[str, Any]:
+    """Claim, build the training set, train, score, gate, (approve), promote or keep."""
+    spec = load_spec(params.spec_path)
+    settings = spec.actions.retrain
+    if settings is None:
+        raise ValueError(
+            f"{params.spec_path}: actions.retrain is not configured, so there is nothing to retrain"
+        )
+    now = params.as_of or runtime.flow_run.scheduled_start_time or datetime.now(UTC)
+    run_id = str(runtime.flow_run.id or "") or None
+
+    claim = claim_retrain_task(spec, settings, now, params.reasons, run_id, params.window_start)
+    if not claim.granted:
+        return {"status": "skipped", "reasons": list(claim.reasons)}
+    try:
+        holdout = training_set_task(spec, settings, now)
+        challenger = train_task(spec, settings, holdout)
+        champion_scores, challenger_scores, champion_version = score_task(spec, challenger, holdout)
+        version, gate = register_and_gate_task(
+            spec,
+            settings,
+            challenger,
+            champion_scores,
+            challenger_scores,
+            champion_version,
+            run_id,
+            now,
+        )
+        approval = None
+        if gate.promote and settings.approval.required:
+            approval = _ask_for_approval(gate, int(settings.approval.timeout.total_seconds()))
+        decision = decide_promotion(
+            gate, approval_required=settings.approval.required, approval=approval
+        )
+        promote_task(spec, version, decision, now, run_id)
+    except Exception as error:
+        finish_retrain_task(
+            claim.action_id, ActionStatus.FAILED, f"{type(error).__name__}: {error}", now
+        )
+        raise
+    status = ActionStatus.PROMOTED if decision.promote else ActionStatus.REJECTED
+    finish_retrain_task(
+        claim.action_id, status, "; ".join(decision.reasons), now, {"challenger_version": version}
+    )
+    return {
+        "status": status.value,
+        "challenger_version": version,
+        "reasons": list(decision.reasons),
+    }
