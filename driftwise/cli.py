@@ -265,3 +265,79 @@ def labels_refresh(
     console.print(
         f"{sum(o.refreshed for o in outcomes)} of {len(outcomes)} windows rescored", highlight=False
     )
+
+
+@app.command("demo")
+def demo_command(
+    days: Annotated[int, typer.Option(min=20, max=365, help="Days of traffic to simulate.")] = 70,
+    change_after: Annotated[int, typer.Option(min=5, help="Day on which the world changes.")] = 42,
+    rows: Annotated[int, typer.Option(min=200, help="Applications scored per day.")] = 1_500,
+) -> None:
+    """Simulate a credit model in production and monitor every day through Prefect: quiet while
+    nothing changes, drift and a quality drop after the change, retraining behind the gate."""
+    if change_after >= days:
+        raise _fail(f"--change-after ({change_after}) must be before the last day ({days})")
+    prepare_prefect()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flows.demo import run_demo
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("monitoring day by day", total=days)
+
+        def on_day(_index: int, result: dict[str, Any]) -> None:
+            note = f"{result['window']}: {result['status']}, decision {result['decision']}"
+            progress.update(task, advance=1, description=note)
+
+        run = run_demo(days=days, change_after=change_after, rows_per_day=rows, on_day=on_day)
+    _print_demo(run)
+
+
+def _print_demo(run: Any) -> None:
+    from rich.table import Table
+
+    from monitoring_lib.summary import shown
+
+    table = Table(
+        "day",
+        "world",
+        "labels",
+        "drift share",
+        "accuracy",
+        "ROC AUC",
+        "decision",
+        "champion",
+        title="Each day as its run saw it (labels: the share known at run time)",
+    )
+    events = []
+    for day in run.days:
+        quality = day["quality"]
+        table.add_row(
+            day["window"],
+            day["world"],
+            shown(day["label_coverage"], 2),
+            shown(day["drift_share"], 2),
+            shown(quality.get("accuracy")),
+            shown(quality.get("roc_auc")),
+            day["decision"],
+            f"v{day['champion']}",
+        )
+        if day["decision"] != "none":
+            events += [f"{day['window']}: {reason}" for reason in day["reasons"]]
+    console.print(table)
+    console.print("[bold]What the policy did[/]")
+    for event in events or ["nothing fired"]:
+        console.print(f"  {event}", highlight=False, soft_wrap=True)
+    console.print(f"monitor spec: {run.world.spec_path}", highlight=False)
+    console.print(f"metric store: {run.store}", highlight=False)
+    console.print(f"HTML reports and profiles: {run.artifacts}", highlight=False)
+    console.print(
+        "see the runs and artifacts: `prefect server start`, then open http://127.0.0.1:4200",
+        highlight=False,
+    )

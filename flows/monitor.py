@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from prefect import flow, runtime
@@ -25,6 +25,7 @@ from tasks.monitoring import (
     load_reference_task,
     load_window_task,
     persist_window_task,
+    refresh_labels_task,
 )
 
 
@@ -54,6 +55,12 @@ class MonitorParams(BaseModel):
     )
     write_report: bool = Field(
         default=True, description="Write the Evidently HTML report for the window."
+    )
+    relabel_days: int = Field(
+        default=7,
+        ge=0,
+        le=90,
+        description="Rescore quality of the last N days of windows whose labels arrived since.",
     )
     send_alerts: bool = Field(
         default=True, description="Raise and deliver the alerts the policy calls for."
@@ -93,6 +100,9 @@ def monitor_model(params: MonitorParams) -> dict[str, Any]:
     window = window_of(params, spec)
     started = datetime.now(window.start.tzinfo)
 
+    if params.relabel_days:
+        since = window.start - timedelta(days=params.relabel_days)
+        refresh_labels_task(spec, params.labels_as_of, since)
     data = load_window_task(spec, window, params.labels_as_of)
     reference = load_reference_task(spec)
     evaluation = evaluate_window_task(

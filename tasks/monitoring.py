@@ -18,6 +18,7 @@ from monitoring_lib.alert_delivery import (
 )
 from monitoring_lib.alerts import AlertContext, Breach, plan_alerts
 from monitoring_lib.engine import WindowEvaluation, evaluate_window
+from monitoring_lib.labels import refresh_labels
 from monitoring_lib.loading import WindowData, load_reference, load_window
 from monitoring_lib.persist import WindowOutcome, persist_window
 from monitoring_lib.settings import DriftwiseSettings
@@ -140,3 +141,22 @@ def critical_notice_task(spec: MonitorSpec, rule: str, reason: str, now: datetim
         enqueue_alerts(session, model, None, drafts)
     deliver_alerts_task.fn(spec)
     return len(drafts)
+
+
+@task(
+    name="rescore windows with late labels",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+)
+def refresh_labels_task(spec: MonitorSpec, as_of: datetime | None, since: datetime) -> int:
+    """Quality of recent windows whose labels arrived since they ran; drift is left alone."""
+    if spec.columns.target is None:
+        return 0
+    outcomes = refresh_labels(
+        spec, open_store(DriftwiseSettings().store_url), as_of=as_of, since=since
+    )
+    rescored = [o.window.label for o in outcomes if o.refreshed]
+    if rescored:
+        get_run_logger().info("rescored with late labels: %s", ", ".join(rescored))
+    return len(rescored)

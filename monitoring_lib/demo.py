@@ -1,0 +1,188 @@
+"""The demo's world on disk: a credit-risk model in production, day by day.
+
+Each simulated day, applications arrive, the current champion scores them (so a promoted model
+really changes the predictions), and outcomes become known days later. The spec it writes is an
+ordinary monitor spec: the demo runs the same flows a user schedules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from monitoring_lib import demo_data
+from monitoring_lib.example_trainer import train
+from monitoring_lib.spec import MonitorSpec
+from monitoring_lib.training import TrainingSet, score_model, split_holdout
+
+MODEL = "credit-default"
+TIMEZONE = "Europe/Berlin"
+EARLY_LABELS = 0.4
+"""Share of outcomes known within hours (early-payment signals); the rest take 2 to 6 days."""
+
+POLICY: dict[str, Any] = {
+    "retrain_cooldown": "7d",
+    "rules": [
+        {
+            "name": "dataset-drift",
+            "metric": "drift.share",
+            "direction": "above",
+            "threshold": 0.3,
+            "clear": 0.15,
+            "persistence": {"breaches": 2, "windows": 3},
+            "severity": "warning",
+            "action": "alert",
+        },
+        {
+            "name": "accuracy-drop",
+            "metric": "quality.accuracy",
+            "direction": "below",
+            "threshold": {"delta": -0.06},
+            "persistence": {"breaches": 2, "windows": 3},
+            "severity": "high",
+            "action": "retrain",
+        },
+    ],
+}
+ACTIONS: dict[str, Any] = {
+    "retrain": {
+        "trainer": "monitoring_lib.example_trainer:train",
+        "metric": "quality.roc_auc",
+        "margin": 0.01,
+        "windows": 7,
+        "include_reference": False,
+        "cooldown": "7d",
+    },
+    "rollback": {"within": "14d"},
+}
+
+
+@dataclass(frozen=True)
+class DemoWorld:
+    folder: Path
+    first_day: date
+    days: int
+    change_after: int
+    rows_per_day: int
+    seed: int = 42
+
+    @property
+    def change_day(self) -> date:
+        return self.first_day + timedelta(days=self.change_after)
+
+    @property
+    def spec_path(self) -> Path:
+        return self.folder / f"{MODEL}.yaml"
+
+    @property
+    def data(self) -> Path:
+        return self.folder / "data"
+
+    def day(self, index: int) -> date:
+        return self.first_day + timedelta(days=index)
+
+    def run_time(self, day: date) -> datetime:
+        """When the daily run for ``day`` happens: 01:30 local the next morning."""
+        return datetime.combine(day + timedelta(days=1), time(1, 30), tzinfo=ZoneInfo(TIMEZONE))
+
+
+def write_spec(world: DemoWorld) -> Path:
+    spec = {
+        "name": MODEL,
+        "task": "binary",
+        "window": {"length": "1d", "timezone": TIMEZONE, "cron": "30 1 * * *"},
+        "sources": {
+            "predictions": {"path": "data/predictions/*.parquet"},
+            "reference": {"path": "data/reference.parquet"},
+            "labels": {"path": "data/labels/*.parquet"},
+        },
+        "columns": {
+            "timestamp": "scored_at",
+            "id": "application_id",
+            "numerical": demo_data.NUMERICAL,
+            "categorical": demo_data.CATEGORICAL,
+            "prediction": "predicted_default",
+            "probability": "default_probability",
+            "target": "defaulted",
+            "label_timestamp": "labelled_at",
+            "segments": ["region"],
+        },
+        "policy": POLICY,
+        "actions": ACTIONS,
+    }
+    world.folder.mkdir(parents=True, exist_ok=True)
+    world.spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return world.spec_path
+
+
+def first_model(world: DemoWorld, spec: MonitorSpec) -> tuple[Any, dict[str, float]]:
+    """Train v1 on the stationary world; write the reference it was trained on."""
+    reference = demo_data.reference_set(12_000, seed=world.seed)
+    training = TrainingSet(
+        reference[demo_data.NUMERICAL + demo_data.CATEGORICAL], reference["defaulted"], {}
+    )
+    holdout = split_holdout(training, fraction=0.25, seed=world.seed, classification=True)
+    model = train(holdout.train_features, holdout.train_target, spec=spec)
+    scores = score_model(model, holdout.holdout_features, holdout.holdout_target, task="binary")
+    world.data.mkdir(parents=True, exist_ok=True)
+    scored(model, reference).to_parquet(world.data / "reference.parquet")
+    return model, {k: v for k, v in scores.values.items() if v is not None and np.isfinite(v)}
+
+
+def scored(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    probability = model.predict_proba(frame[demo_data.NUMERICAL + demo_data.CATEGORICAL])[:, 1]
+    return frame.assign(
+        default_probability=probability, predicted_default=(probability >= 0.5).astype(int)
+    )
+
+
+def simulate_day(world: DemoWorld, index: int, champion: Any) -> int:
+    """Write day ``index``'s scored traffic and its late labels; returns the rows written."""
+    day = world.day(index)
+    rng = np.random.default_rng([world.seed, index])
+    frame, outcome = demo_data.traffic_day(
+        day,
+        world.rows_per_day,
+        demo_data.world_on(day, world.change_day),
+        TIMEZONE,
+        rng,
+        first_id=index * 1_000_000,
+    )
+    early = rng.random(len(frame)) < EARLY_LABELS
+    delay = pd.to_timedelta(
+        np.where(early, rng.uniform(0.05, 0.2, len(frame)), rng.uniform(2, 6, len(frame))), unit="D"
+    )
+    labels = pd.DataFrame(
+        {
+            "application_id": frame["application_id"],
+            "defaulted": outcome,
+            "labelled_at": frame["scored_at"] + delay,
+        }
+    )
+    for folder in ("predictions", "labels"):
+        (world.data / folder).mkdir(parents=True, exist_ok=True)
+    scored(champion, frame).to_parquet(world.data / "predictions" / f"{day}.parquet")
+    labels.to_parquet(world.data / "labels" / f"{day}.parquet")
+    return len(frame)
+
+
+def adopt_reference(world: DemoWorld, last_days: int, as_of: datetime, champion: Any) -> int:
+    """After a promotion, make the recent labelled traffic the new reference, as a team would."""
+    logs = sorted((world.data / "predictions").glob("*.parquet"))[-last_days:]
+    frames = pd.concat([pd.read_parquet(p) for p in logs], ignore_index=True)
+    labels = pd.concat(
+        [pd.read_parquet(p) for p in sorted((world.data / "labels").glob("*.parquet"))]
+    )
+    known = labels[labels["labelled_at"] <= pd.Timestamp(as_of)][["application_id", "defaulted"]]
+    reference = frames.merge(known, on="application_id").drop(
+        columns=["default_probability", "predicted_default"]
+    )
+    scored(champion, reference).to_parquet(world.data / "reference.parquet")
+    return len(reference)
