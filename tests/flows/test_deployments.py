@@ -86,3 +86,25 @@ def test_serve_creates_scheduled_deployments_per_spec(tmp_path: Path) -> None:
     ]
     assert len(on_demand) == 3  # backfill, retrain, rollback: started by hand from the UI
     assert all(d.parameters == credit.parameters for d in on_demand)
+
+
+def test_prefect_yaml_matches_the_spec_it_deploys() -> None:
+    """The work-pool path keeps the spec's schedule; entrypoints resolve to the flows."""
+    import importlib
+
+    import yaml
+
+    from monitoring_lib.spec import load_spec
+
+    root = Path(__file__).resolve().parents[2]
+    config = yaml.safe_load((root / "deployments" / "prefect.yaml").read_text())
+    for deployment in config["deployments"]:
+        module, _, name = deployment["entrypoint"].partition(":")
+        flow = getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), name)
+        assert deployment["name"] == "credit-default"
+        spec = load_spec(root / deployment["parameters"]["params"]["spec_path"])
+        assert spec.name == deployment["name"]
+        assert flow.name in {"monitor-model", "backfill-model", "retrain-model", "rollback-model"}
+        for schedule in deployment.get("schedules", []):
+            assert schedule["cron"] == spec.window.cron
+            assert schedule["timezone"] == spec.window.timezone
