@@ -80,7 +80,8 @@ def default_probability(features: pd.DataFrame, world: World) -> np.ndarray:
         + np.where(features["loan_purpose"] == "crypto", 1.0, 0.0)
         + np.where(features["region"] == "east", world.east_weight, 0.0)
     )
-    return 1.0 / (1.0 + np.exp(-logit.to_numpy()))
+    probability: np.ndarray = 1.0 / (1.0 + np.exp(-logit.to_numpy()))
+    return probability
 
 
 def reference_set(rows: int, seed: int) -> pd.DataFrame:

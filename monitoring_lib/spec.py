@@ -275,7 +275,8 @@ def _allowed_keys(parent: tuple[str | int, ...]) -> list[str]:
     model: type[BaseModel] = MonitorSpec
     for part in parent:
         if part in ("file", "sql") or isinstance(part, int):
-            model = {"file": FileSource, "sql": SqlSource}.get(str(part), model)
+            sources: dict[str, type[BaseModel]] = {"file": FileSource, "sql": SqlSource}
+            model = sources.get(str(part), model)
             continue
         annotation = model.model_fields[str(part)].annotation
         nested = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)]

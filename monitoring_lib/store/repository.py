@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -262,10 +262,10 @@ def run_for(session: Session, model: int, window_start: datetime) -> Run | None:
 
 def completed_windows(session: Session, model: int, starts: Sequence[datetime]) -> set[datetime]:
     """Which of ``starts`` have a succeeded run (a backfill may skip them)."""
-    query: Select[tuple[datetime]] = select(Run.window_start).where(
+    query = select(Run.window_start).where(
         Run.model_id == model, Run.window_start.in_(starts), Run.status == "succeeded"
     )
-    return set(session.execute(query).scalars())
+    return set(session.scalars(query))
 
 
 def metric_count(session: Session, model: int, window_start: datetime) -> int:
