@@ -103,17 +103,7 @@ def write_spec(world: DemoWorld) -> Path:
             "reference": {"path": "data/reference.parquet"},
             "labels": {"path": "data/labels/*.parquet"},
         },
-        "columns": {
-            "timestamp": "scored_at",
-            "id": "application_id",
-            "numerical": demo_data.NUMERICAL,
-            "categorical": demo_data.CATEGORICAL,
-            "prediction": "predicted_default",
-            "probability": "default_probability",
-            "target": "defaulted",
-            "label_timestamp": "labelled_at",
-            "segments": ["region"],
-        },
+        "columns": {**demo_data.COLUMNS, "label_timestamp": "labelled_at"},
         "policy": POLICY,
         "actions": ACTIONS,
     }

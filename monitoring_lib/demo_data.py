@@ -20,6 +20,17 @@ CATEGORICAL = ["employment_type", "region", "loan_purpose"]
 EMPLOYMENT = ["salaried", "self_employed", "contract", "unemployed"]
 REGIONS = ["north", "south", "east", "west"]
 PURPOSES = ["home", "car", "education", "business", "other"]
+COLUMNS = {
+    "timestamp": "scored_at",
+    "id": "application_id",
+    "numerical": NUMERICAL,
+    "categorical": CATEGORICAL,
+    "prediction": "predicted_default",
+    "probability": "default_probability",
+    "target": "defaulted",
+    "segments": ["region"],
+}
+"""The column roles of a monitor spec over this world's prediction log."""
 
 
 @dataclass(frozen=True)

@@ -64,16 +64,7 @@ def credit_spec(folder: Path, name: str = "credit-default") -> MonitorSpec:
                 "reference": {"path": "reference.parquet"},
                 "labels": {"path": "labels.parquet"},
             },
-            "columns": {
-                "timestamp": "scored_at",
-                "id": "application_id",
-                "numerical": demo_data.NUMERICAL,
-                "categorical": demo_data.CATEGORICAL,
-                "prediction": "predicted_default",
-                "probability": "default_probability",
-                "target": "defaulted",
-                "segments": ["region"],
-            },
+            "columns": demo_data.COLUMNS,
         },
         base_dir=folder,
     )
