@@ -6,9 +6,11 @@ The window is never held whole by the chunked stages: it is a callable that rege
 same chunks from the seed, as a window read in batches from storage would be. Every stage runs
 in a fresh Python process, so its peak RSS (``ru_maxrss``) is its own and no stage inherits
 another's memory. "gen s" is the time spent generating chunks inside a stage (interleaved with
-the work for chunked stages); "net s" = wall - gen is the stage's own cost. In-memory stages
-build their frames before the clock starts, but their peak includes those frames. "tree MB"
-(profiling with --workers > 1) is the largest sampled RSS total of the stage and its workers.
+the work for chunked stages); "net s" = wall - gen is the stage's own cost. "cpu s" is the
+stage's CPU time (generation included; profiling workers once they exit), steadier than wall
+time on a loaded machine. In-memory stages build their frames before the clock starts, but
+their peak includes those frames. "tree MB" (profiling with --workers > 1) is the largest
+sampled RSS total of the stage and its workers.
 """
 
 from __future__ import annotations
@@ -203,17 +205,26 @@ def run_stage(args: argparse.Namespace) -> dict[str, object]:
     else:
         run, source = _drift_stage(args, chunked=args.stage == "drift chunked")
     with TreePeak() if args.workers > 1 and "profile" in args.stage else _NoTree() as tree:
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _cpu_seconds()
         note = run()
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
     return {
         "wall": wall,
+        "cpu": cpu,
         "gen": source.generation_s if source else 0.0,
         "base": base,
         "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "tree": tree.peak / MB if tree.peak else None,
         "note": note,
     }
+
+
+def _cpu_seconds() -> float:
+    """CPU of this process and its finished children: unlike wall time, barely moved by load."""
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 class _NoTree:
@@ -234,7 +245,7 @@ def wanted_stages(args: argparse.Namespace) -> list[str]:
     limit = {"no": 0, "auto": 50_000_000, "yes": 1_000_000 * 10_000}[args.evidently]
     if args.rows <= 1_000_000 and args.rows * args.cols <= limit:
         stages.append("evidently preset")
-    return stages
+    return [stage for stage in stages if not args.only or stage in args.only]
 
 
 def _stage_result(stage: str, argv: list[str], workdir: str) -> dict[str, object]:
@@ -251,8 +262,9 @@ def _row(stage: str, rows: int, cols: int, result: dict[str, object]) -> str:
         return f"{stage:<18}{rows:>11,}{cols:>5}  FAILED {result['error']}"
     wall, gen = float(result["wall"]), float(result["gen"])  # type: ignore[arg-type]
     tree = f"{result['tree']:>8.0f}" if result["tree"] else f"{'-':>8}"
+    cpu = f"{result['cpu']:>8.1f}" if "cpu" in result else f"{'-':>8}"
     return (
-        f"{stage:<18}{rows:>11,}{cols:>5}{wall:>9.1f}{gen:>8.1f}{wall - gen:>9.1f}"
+        f"{stage:<18}{rows:>11,}{cols:>5}{wall:>9.1f}{gen:>8.1f}{wall - gen:>9.1f}{cpu}"
         f"{result['base']:>8.0f}{result['peak']:>9.0f}{tree}  {result['note']}"
     )
 
@@ -268,8 +280,12 @@ def _ratios(results: dict[str, dict[str, object]]) -> list[str]:
             net = float(ours["wall"]) - float(ours["gen"])  # type: ignore[arg-type]
             time_ratio = float(evidently["wall"]) / net  # type: ignore[arg-type]
             memory_ratio = float(evidently["peak"]) / float(ours["peak"])  # type: ignore[arg-type]
+            cpu_ratio = ""
+            if "cpu" in ours and "cpu" in evidently:
+                ours_cpu = float(ours["cpu"]) - float(ours["gen"])  # type: ignore[arg-type]
+                cpu_ratio = f", {float(evidently['cpu']) / ours_cpu:.1f}x the CPU time (net)"  # type: ignore[arg-type]
             lines.append(
-                f"Evidently / {stage}: {time_ratio:.1f}x the time (net), "
+                f"Evidently / {stage}: {time_ratio:.1f}x the wall time (net){cpu_ratio}, "
                 f"{memory_ratio:.1f}x the peak RSS"
             )
     return lines
@@ -284,7 +300,7 @@ def _header(args: argparse.Namespace) -> list[str]:
         f"chunks of {args.chunk_rows:,} rows, seed {args.seed}",
         f"machine: {os.cpu_count()} cores, {memory:.0f} GiB; load average at start "
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {time.strftime('%Y-%m-%d %H:%M %Z')}",
-        f"{'stage':<18}{'rows':>11}{'cols':>5}{'wall s':>9}{'gen s':>8}{'net s':>9}"
+        f"{'stage':<18}{'rows':>11}{'cols':>5}{'wall s':>9}{'gen s':>8}{'net s':>9}{'cpu s':>8}"
         f"{'base MB':>8}{'peak MB':>9}{'tree MB':>8}  result",
     ]
 
@@ -299,6 +315,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--evidently", choices=["auto", "yes", "no"], default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the printed table here")
+    parser.add_argument(
+        "--only", type=lambda text: text.split(","), help="comma-separated stages to run"
+    )
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
