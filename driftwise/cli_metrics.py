@@ -55,9 +55,10 @@ def serve(
     ] = None,
 ) -> None:
     """Serve /metrics; every scrape reads the store, so it always shows the latest windows."""
-    from monitoring_lib.prom import PrometheusSettings, start_metrics_server
+    from monitoring_lib.prom import start_metrics_server
+    from monitoring_lib.settings import DriftwiseSettings
 
-    settings = PrometheusSettings()
+    settings = DriftwiseSettings()
     address = host or settings.metrics_host
     try:
         server, _thread = start_metrics_server(
@@ -92,9 +93,10 @@ def push(
     url: UrlOption = None,
 ) -> None:
     """Push one model's latest values to DRIFTWISE_PUSHGATEWAY_URL."""
-    from monitoring_lib.prom import PrometheusSettings, push_model_metrics
+    from monitoring_lib.prom import push_model_metrics
+    from monitoring_lib.settings import DriftwiseSettings
 
-    settings = PrometheusSettings()
+    settings = DriftwiseSettings()
     if settings.pushgateway_url is None:
         raise _fail("no Pushgateway configured: set DRIFTWISE_PUSHGATEWAY_URL")
     result = push_model_metrics(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from driftwise import __version__
 from flows.retrain import RetrainParams, retrain_model
 from flows.rollback import RollbackParams, rollback_model
+from monitoring_lib.logs import configure_logging, log_context
 from monitoring_lib.policy import Decision, Evaluation
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec import MonitorSpec, load_spec
@@ -25,6 +26,7 @@ from tasks.monitoring import (
     load_reference_task,
     load_window_task,
     persist_window_task,
+    push_metrics_task,
     refresh_labels_task,
 )
 
@@ -96,8 +98,17 @@ def _run_name() -> str:
 def monitor_model(params: MonitorParams) -> dict[str, Any]:
     """Profile, check, measure drift and quality of one window; persist it; show what was seen."""
     settings = DriftwiseSettings()
+    configure_logging(settings.log_json)
     spec = load_spec(params.spec_path)
     window = window_of(params, spec)
+    with log_context(model=spec.name, window=window.label, run_id=str(runtime.flow_run.id or "")):
+        return _monitor_window(params, settings, spec, window)
+
+
+def _monitor_window(
+    params: MonitorParams, settings: DriftwiseSettings, spec: MonitorSpec, window: Window
+) -> dict[str, Any]:
+    """The steps of one monitor run, in the order the UI shows them."""
     started = datetime.now(window.start.tzinfo)
 
     if params.relabel_days:
@@ -122,6 +133,7 @@ def monitor_model(params: MonitorParams) -> dict[str, Any]:
     verdict = outcome.evaluation
     if params.send_alerts and spec.alerts.channels:
         deliver_alerts_task(spec)
+    push_metrics_task(spec)
 
     as_of = params.labels_as_of or runtime.flow_run.scheduled_start_time
     action = act_on(verdict, spec, params, window, as_of) if params.allow_actions else None

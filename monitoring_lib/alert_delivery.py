@@ -42,6 +42,7 @@ from monitoring_lib.alerts import (
     json_payload,
     slack_message,
 )
+from monitoring_lib.channels_extra import EXTRA_CHANNEL_SPECS, extra_channel
 from monitoring_lib.settings import DriftwiseSettings, environment_secret
 from monitoring_lib.store.models import Alert
 
@@ -359,12 +360,25 @@ def build_channels(
     webhook_urls: Mapping[str, SecretStr] | None = None,
     slack_base_url: str = WebClient.BASE_URL,
     timeout: int = 10,
+    settings: DriftwiseSettings | None = None,
 ) -> ConfiguredChannels:
-    """The spec's channels with their secrets (from settings, a Prefect Secret block, ...)."""
+    """The spec's channels with their secrets (from settings, a Prefect Secret block, ...).
+    PagerDuty and e-mail read their keys and servers from ``settings``."""
     channels: list[AlertChannel] = []
     problems: list[str] = []
     for item in spec.channels:
         pacing = Pacing(item.min_interval_seconds, item.digest_after)
+        if isinstance(item, EXTRA_CHANNEL_SPECS):
+            env = getattr(item, "routing_key_env", None)
+            made = extra_channel(
+                item, settings or DriftwiseSettings(), timeout=timeout,
+                environ_key=(webhook_urls or {}).get(env) if env else None,
+            )  # fmt: skip
+            if isinstance(made, str):
+                problems.append(made)
+            else:
+                channels.append(made)
+            continue
         if isinstance(item, SlackApiChannelSpec):
             secret, missing = slack_token, "no Slack bot token (set DRIFTWISE_SLACK_TOKEN)"
         elif isinstance(item, SlackWebhookChannelSpec):
@@ -397,7 +411,7 @@ def channels_from_settings(spec: AlertsSpec, settings: DriftwiseSettings) -> Con
     """``build_channels`` with the secrets from DRIFTWISE_* settings and the named variables."""
     urls = {}
     for item in spec.channels:
-        env = getattr(item, "url_env", None)
+        env = getattr(item, "url_env", None) or getattr(item, "routing_key_env", None)
         value = environment_secret(env) if env else None
         if env and value:
             urls[env] = SecretStr(value)
@@ -407,6 +421,7 @@ def channels_from_settings(spec: AlertsSpec, settings: DriftwiseSettings) -> Con
         slack_webhook_url=settings.slack_webhook_url,
         webhook_urls=urls,
         slack_base_url=settings.slack_base_url,
+        settings=settings,
     )
 
 

@@ -25,49 +25,18 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from monitoring_lib.durations import Duration
+from monitoring_lib.channel_spec import ChannelSpecBase, Severity, severity_rank
+from monitoring_lib.channels_extra import EmailChannelSpec, PagerDutyChannelSpec
 from monitoring_lib.store.repository import AlertDraft
 
-Severity = Literal["info", "warning", "high", "critical"]
-SEVERITIES: tuple[Severity, ...] = ("info", "warning", "high", "critical")
 AlertKind = Literal["firing", "resolved", "test"]
-
-
-def severity_rank(severity: str) -> int:
-    """Position in info < warning < high < critical (policy.Severity values are the same)."""
-    if severity not in SEVERITIES:
-        raise ValueError(f"unknown severity {severity!r}; expected one of {', '.join(SEVERITIES)}")
-    return SEVERITIES.index(severity)
-
-
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _Channel(_Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    """The outbox's name for this channel; default: its type and target, e.g. 'slack:C0123'."""
-    min_severity: Severity = "warning"
-    """The least severe alert this channel receives (info < warning < high < critical)."""
-    cooldown: Duration = timedelta(days=1)
-    """While a rule keeps firing, least time between two alerts about it ('1d', '12h')."""
-    min_interval_seconds: float = Field(default=1.0, ge=0, le=60)
-    """Least time between two posts to the channel (Slack allows about one a second)."""
-    digest_after: int = Field(default=5, ge=1, le=1000)
-    """More pending alerts than this, in one run, are folded into one digest message."""
-
-    @property
-    def key(self) -> str:
-        """The name stored in the outbox's ``channel`` column."""
-        return self.name or self._default_name()
-
-    def _default_name(self) -> str:
-        raise NotImplementedError
-
-
-class SlackApiChannelSpec(_Channel):
+class SlackApiChannelSpec(ChannelSpecBase):
     """A Slack channel, posted to with the bot token (chat.postMessage)."""
 
     type: Literal["slack_api"]
@@ -79,7 +48,7 @@ class SlackApiChannelSpec(_Channel):
         return f"slack:{self.channel}"
 
 
-class SlackWebhookChannelSpec(_Channel):
+class SlackWebhookChannelSpec(ChannelSpecBase):
     """The Slack incoming webhook whose URL is in the settings (DRIFTWISE_SLACK_WEBHOOK_URL)."""
 
     type: Literal["slack_webhook"]
@@ -88,7 +57,7 @@ class SlackWebhookChannelSpec(_Channel):
         return "slack-webhook"
 
 
-class WebhookChannelSpec(_Channel):
+class WebhookChannelSpec(ChannelSpecBase):
     """Any HTTP endpoint that takes a JSON POST (PagerDuty bridge, Teams relay, your own)."""
 
     type: Literal["webhook"]
@@ -100,7 +69,11 @@ class WebhookChannelSpec(_Channel):
 
 
 ChannelSpec = Annotated[
-    SlackApiChannelSpec | SlackWebhookChannelSpec | WebhookChannelSpec,
+    SlackApiChannelSpec
+    | SlackWebhookChannelSpec
+    | WebhookChannelSpec
+    | PagerDutyChannelSpec
+    | EmailChannelSpec,
     Field(discriminator="type"),
 ]
 

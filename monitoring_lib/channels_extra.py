@@ -23,14 +23,14 @@ import smtplib
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
 
-from monitoring_lib.durations import Duration
+from monitoring_lib.channel_spec import ChannelSpecBase
+from monitoring_lib.settings import DriftwiseSettings
 
 if TYPE_CHECKING:
     from monitoring_lib.alert_delivery import AlertChannel, Pacing, PostResult
@@ -38,64 +38,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Severity = Literal["info", "warning", "high", "critical"]
-"""Same words as ``alerts.Severity`` (which cannot be imported here: see the module docstring)."""
 _PAGER_SEVERITY = {"critical": "critical", "high": "error", "warning": "warning", "info": "info"}
 _EMAIL = r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"
 
 
-class ChannelSettings(BaseSettings):
-    """Secrets and servers of the PagerDuty and e-mail channels (``DRIFTWISE_*`` variables)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="DRIFTWISE_", env_file=".env", extra="ignore", frozen=True
-    )
-
-    pagerduty_routing_key: SecretStr | None = Field(
-        default=None, description="PagerDuty Events API v2 integration (routing) key."
-    )
-    pagerduty_events_url: str = Field(
-        default="https://events.pagerduty.com",
-        description="PagerDuty Events API base URL (EU accounts: https://events.eu.pagerduty.com).",
-    )
-    smtp_host: str | None = Field(default=None, description="SMTP server for e-mail alerts.")
-    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
-    smtp_security: Literal["starttls", "ssl", "none"] = Field(
-        default="starttls", description="starttls (port 587), ssl (port 465) or none (local relay)."
-    )
-    smtp_username: str | None = Field(default=None, description="SMTP login; empty: no login.")
-    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
-    smtp_from: str | None = Field(
-        default=None, description="Sender address of alert e-mails, e.g. driftwise@example.com."
-    )
-
-
-class _ExtraChannel(BaseModel):
-    """The fields every alert channel spec has (as ``alerts._Channel``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    """The outbox's name for this channel; default: its type and target."""
-    min_severity: Severity = "warning"
-    """The least severe alert this channel receives (info < warning < high < critical)."""
-    cooldown: Duration = timedelta(days=1)
-    """While a rule keeps firing, least time between two alerts about it ('1d', '12h')."""
-    min_interval_seconds: float = Field(default=1.0, ge=0, le=60)
-    """Least time between two posts to the channel."""
-    digest_after: int = Field(default=5, ge=1, le=1000)
-    """More pending alerts than this, in one run, are sent together."""
-
-    @property
-    def key(self) -> str:
-        """The name stored in the outbox's ``channel`` column."""
-        return self.name or self._default_name()
-
-    def _default_name(self) -> str:
-        raise NotImplementedError
-
-
-class PagerDutyChannelSpec(_ExtraChannel):
+class PagerDutyChannelSpec(ChannelSpecBase):
     """A PagerDuty service, through its Events API v2 integration key."""
 
     type: Literal["pagerduty"]
@@ -111,7 +58,7 @@ class PagerDutyChannelSpec(_ExtraChannel):
         return f"pagerduty:{self.routing_key_env}" if self.routing_key_env else "pagerduty"
 
 
-class EmailChannelSpec(_ExtraChannel):
+class EmailChannelSpec(ChannelSpecBase):
     """E-mail over the SMTP server in the settings (DRIFTWISE_SMTP_*)."""
 
     type: Literal["email"]
@@ -325,7 +272,7 @@ class EmailChannel:
         *,
         name: str,
         to: Sequence[str],
-        settings: ChannelSettings,
+        settings: DriftwiseSettings,
         pacing: Pacing,
         subject_prefix: str = "[driftwise]",
         timeout: float = 10,
@@ -374,7 +321,7 @@ def _smtp_failure(error: Exception, password: str, *, down: bool) -> PostResult:
 
 def extra_channel(
     item: PagerDutyChannelSpec | EmailChannelSpec,
-    settings: ChannelSettings,
+    settings: DriftwiseSettings,
     *,
     environ_key: SecretStr | None = None,
     timeout: float = 10,

@@ -97,12 +97,10 @@ def json_formatter() -> logging.Formatter:
 
 def known_secrets() -> list[str]:
     """Every secret the settings hold (values of SecretStr fields), to scrub from log lines."""
-    from monitoring_lib.channels_extra import ChannelSettings
-    from monitoring_lib.prom import PrometheusSettings
     from monitoring_lib.settings import DriftwiseSettings
 
     found = []
-    for settings in (DriftwiseSettings(), ChannelSettings(), PrometheusSettings()):
+    for settings in (DriftwiseSettings(),):
         for name in type(settings).model_fields:
             value = getattr(settings, name)
             if isinstance(value, SecretStr) and value.get_secret_value():

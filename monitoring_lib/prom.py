@@ -26,8 +26,7 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, push_to_gateway, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr
 from sqlalchemy import Float, Integer, String, and_, column, select, table
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select, TableClause
 from sqlalchemy.types import TypeEngine
 
+from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.store.engine import open_store
 from monitoring_lib.store.models import UtcDateTime
 
@@ -43,32 +43,6 @@ log = logging.getLogger(__name__)
 HEALTH_LEVELS = {"green": 0, "amber": 1, "red": 2}
 """``driftwise_model_health`` values: alert on ``>= 2`` (red) or ``>= 1`` (amber)."""
 DEFAULT_PORT = 9746
-
-
-class PrometheusSettings(BaseSettings):
-    """Where the exporter listens and where runs push (``DRIFTWISE_*`` variables)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="DRIFTWISE_", env_file=".env", extra="ignore", frozen=True
-    )
-
-    pushgateway_url: SecretStr | None = Field(
-        default=None,
-        description=(
-            "Pushgateway base URL (e.g. http://pushgateway:9091); each run pushes its model's "
-            "latest values there. A secret: it may carry basic-auth credentials. Empty: no push."
-        ),
-    )
-    pushgateway_job: str = Field(default="driftwise", description="The `job` of pushed metrics.")
-    pushgateway_timeout_seconds: float = Field(
-        default=10.0, gt=0, le=120, description="Give up a push after this many seconds."
-    )
-    metrics_host: str = Field(
-        default="127.0.0.1", description="Address `driftwise metrics serve` listens on."
-    )
-    metrics_port: int = Field(
-        default=DEFAULT_PORT, ge=0, le=65535, description="Port of `driftwise metrics serve`."
-    )
 
 
 # ---- reading the store ----------------------------------------------------------------------
@@ -316,11 +290,11 @@ def push_model_metrics(
 
 
 def push_after_run(
-    model: str, store_url: URL | str, settings: PrometheusSettings | None = None
+    model: str, store_url: URL | str, settings: DriftwiseSettings | None = None
 ) -> PushResult | None:
     """Call at the end of a run: push ``model``'s latest values when a Pushgateway is configured
     (DRIFTWISE_PUSHGATEWAY_URL); None when it is not."""
-    settings = settings or PrometheusSettings()
+    settings = settings or DriftwiseSettings()
     if settings.pushgateway_url is None:
         return None
     return push_model_metrics(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,41 @@ class DriftwiseSettings(BaseSettings):
         description="Slack Web API base URL (tests point it at a local server).",
     )
     log_json: bool = Field(default=False, description="Emit JSON log lines instead of plain text.")
+
+    pushgateway_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Pushgateway base URL (e.g. http://pushgateway:9091); each run pushes its model's "
+            "latest values there. A secret: it may carry basic-auth credentials. Empty: no push."
+        ),
+    )
+    pushgateway_job: str = Field(default="driftwise", description="The `job` of pushed metrics.")
+    pushgateway_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Give up a push after this many seconds."
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address `driftwise metrics serve` listens on."
+    )
+    metrics_port: int = Field(
+        default=9746, ge=0, le=65535, description="Port of `driftwise metrics serve`."
+    )
+    pagerduty_routing_key: SecretStr | None = Field(
+        default=None, description="PagerDuty Events API v2 integration (routing) key."
+    )
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com",
+        description="PagerDuty Events API base URL (EU accounts: https://events.eu.pagerduty.com).",
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for e-mail alerts.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="starttls (port 587), ssl (port 465) or none (local relay)."
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP login; empty: no login.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_from: str | None = Field(
+        default=None, description="Sender address of alert e-mails, e.g. driftwise@example.com."
+    )
 
     @cached_property
     def store_url(self) -> URL:

@@ -21,6 +21,7 @@ from monitoring_lib.engine import WindowEvaluation, evaluate_window
 from monitoring_lib.labels import refresh_labels
 from monitoring_lib.loading import WindowData, load_reference, load_window
 from monitoring_lib.persist import WindowOutcome, persist_window
+from monitoring_lib.prom import push_after_run
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec import MonitorSpec
 from monitoring_lib.store.engine import open_store
@@ -160,3 +161,13 @@ def refresh_labels_task(spec: MonitorSpec, as_of: datetime | None, since: dateti
     if rescored:
         get_run_logger().info("rescored with late labels: %s", ", ".join(rescored))
     return len(rescored)
+
+
+@task(name="push metrics", cache_policy=NO_CACHE)
+def push_metrics_task(spec: MonitorSpec) -> None:
+    """The model's latest values to the Pushgateway, when one is configured."""
+    settings = DriftwiseSettings()
+    result = push_after_run(spec.name, settings.store_url, settings)
+    if result is not None:
+        logger = get_run_logger()
+        (logger.info if result.ok else logger.warning)(result.message)

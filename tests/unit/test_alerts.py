@@ -121,7 +121,7 @@ def test_channels_are_typed_and_take_defaults() -> None:
     ("channel", "message"),
     [
         ({"type": "slack_api"}, "Field required"),
-        ({"type": "email", "to": "x"}, "does not match any of the expected tags"),
+        ({"type": "carrier_pigeon", "to": "x"}, "does not match any of the expected tags"),
         (
             {"type": "slack_webhook", "min_severity": "urgent"},
             "'info', 'warning', 'high' or 'critical'",

@@ -21,7 +21,6 @@ from sqlalchemy import Engine, select
 from monitoring_lib.alert_delivery import Pacing, deliver_pending
 from monitoring_lib.alerts import AlertContent, Breach, DriftedColumn
 from monitoring_lib.channels_extra import (
-    ChannelSettings,
     EmailChannel,
     EmailChannelSpec,
     PagerDutyChannel,
@@ -30,6 +29,7 @@ from monitoring_lib.channels_extra import (
     extra_channel,
     incident_key,
 )
+from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.store.engine import session_factory
 from monitoring_lib.store.models import Alert
 from monitoring_lib.store.repository import AlertDraft, enqueue_alerts, ensure_model
@@ -208,8 +208,8 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
     controller.stop()
 
 
-def mail_settings(port: int, password: str = PASSWORD) -> ChannelSettings:
-    return ChannelSettings(
+def mail_settings(port: int, password: str = PASSWORD) -> DriftwiseSettings:
+    return DriftwiseSettings(
         smtp_host="127.0.0.1",
         smtp_port=port,
         smtp_security="none",
@@ -273,11 +273,11 @@ def test_email_spec_refuses_non_addresses(bad: str) -> None:
 def test_missing_settings_name_the_variable() -> None:
     pager = PagerDutyChannelSpec.model_validate({"type": "pagerduty"})
     mail = EmailChannelSpec.model_validate({"type": "email", "to": ["ops@example.com"]})
-    assert "DRIFTWISE_PAGERDUTY_ROUTING_KEY" in str(extra_channel(pager, ChannelSettings()))
-    assert "DRIFTWISE_SMTP_HOST" in str(extra_channel(mail, ChannelSettings()))
+    assert "DRIFTWISE_PAGERDUTY_ROUTING_KEY" in str(extra_channel(pager, DriftwiseSettings()))
+    assert "DRIFTWISE_SMTP_HOST" in str(extra_channel(mail, DriftwiseSettings()))
     assert mail.key == "email:ops@example.com"
     named = PagerDutyChannelSpec.model_validate({"type": "pagerduty", "routing_key_env": "PD_KEY"})
-    made = extra_channel(named, ChannelSettings(), environ_key=SecretStr(ROUTING_KEY))
+    made = extra_channel(named, DriftwiseSettings(), environ_key=SecretStr(ROUTING_KEY))
     assert isinstance(made, PagerDutyChannel)
     assert made.name == "pagerduty:PD_KEY"
 

@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 from driftwise.cli_metrics import metrics_app
 from monitoring_lib.prom import (
     ModelSnapshot,
-    PrometheusSettings,
     metric_families,
     push_after_run,
     push_model_metrics,
@@ -27,6 +26,7 @@ from monitoring_lib.prom import (
     store_registry,
 )
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
+from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.store.engine import session_factory
 from monitoring_lib.store.repository import RunInfo, ensure_model, replace_window
 from monitoring_lib.windows import window_starting_on
@@ -178,7 +178,7 @@ def test_nothing_to_push_for_an_unknown_model(filled: sessionmaker[Session]) -> 
 
 
 def test_push_after_run_does_nothing_without_a_gateway(sqlite_engine: Engine) -> None:
-    assert push_after_run("credit", sqlite_engine.url, PrometheusSettings()) is None
+    assert push_after_run("credit", sqlite_engine.url, DriftwiseSettings()) is None
 
 
 def test_cli_show_prints_the_exposition(
