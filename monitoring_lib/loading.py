@@ -115,9 +115,11 @@ def load_labels(spec: MonitorSpec, ids: pd.Series, as_of: datetime | None) -> pd
     wanted = [id_column, target] + ([arrived] if arrived else [])
     where = describe(spec.sources.labels, spec.base_dir)
     chunks = []
-    for chunk in iter_source(spec.sources.labels, spec.base_dir, "labels", columns=wanted):
+    id_filter = (id_column, ids.drop_duplicates().tolist())
+    for chunk in iter_source(
+        spec.sources.labels, spec.base_dir, "labels", columns=wanted, id_filter=id_filter
+    ):
         _require(chunk, wanted, f"labels source {where}")
-        chunk = chunk[chunk[id_column].isin(ids)]
         if arrived and as_of is not None and len(chunk):
             stamps = to_utc(
                 chunk[arrived], spec.window.naive_timestamps_in, where=f"labels column '{arrived}'"

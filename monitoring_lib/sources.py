@@ -104,22 +104,26 @@ def iter_source(
     *,
     columns: Sequence[str] | None = None,
     time_filter: TimeFilter | None = None,
+    id_filter: tuple[str, Sequence[Any]] | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> Iterator[pd.DataFrame]:
     """Yield the source's rows in chunks of at most ``chunk_rows``, time-filtered if asked.
 
     Timestamps of the filter column come out as UTC-aware. Only ``columns`` are read (those
     missing from a file are simply absent from its chunks; callers decide if that is an error).
+    ``id_filter`` (column, values) keeps only those ids; parquet files skip what they can.
     """
     if isinstance(source, SqlSource):
         chunks = _iter_sql(source, time_filter, chunk_rows=chunk_rows)
     else:
-        chunks = _iter_files(source, base_dir, role, columns, time_filter, chunk_rows)
+        chunks = _iter_files(source, base_dir, role, columns, time_filter, id_filter, chunk_rows)
     for chunk in chunks:
         if columns is not None:
             chunk = chunk[[c for c in columns if c in chunk.columns]]
         if time_filter is not None:
             chunk = _apply_time_filter(chunk, time_filter, role)
+        if id_filter is not None and id_filter[0] in chunk.columns:
+            chunk = chunk[chunk[id_filter[0]].isin(id_filter[1])]
         yield chunk.reset_index(drop=True)
 
 
@@ -129,24 +133,39 @@ def _iter_files(
     role: str,
     columns: Sequence[str] | None,
     time_filter: TimeFilter | None,
+    id_filter: tuple[str, Sequence[Any]] | None,
     chunk_rows: int,
 ) -> Iterator[pd.DataFrame]:
-    for path in resolve_files(source, base_dir, role):
-        if _file_format(source, path) == "parquet":
-            yield from _iter_parquet(path, columns, time_filter, chunk_rows)
-        else:
+    files = resolve_files(source, base_dir, role)
+    parquet = [p for p in files if _file_format(source, p) == "parquet"]
+    if parquet:
+        yield from _iter_parquet(parquet, columns, time_filter, id_filter, chunk_rows)
+    for path in files:
+        if path not in parquet:
             yield from _iter_csv(path, columns, chunk_rows)
 
 
 def _iter_parquet(
-    path: Path, columns: Sequence[str] | None, time_filter: TimeFilter | None, chunk_rows: int
+    paths: list[Path],
+    columns: Sequence[str] | None,
+    time_filter: TimeFilter | None,
+    id_filter: tuple[str, Sequence[Any]] | None,
+    chunk_rows: int,
 ) -> Iterator[pd.DataFrame]:
-    dataset = pads.dataset(path, format="parquet")
+    """All files as one dataset, so the filters prune whole files and row groups by their
+    statistics instead of opening and scanning every daily file for every window."""
+    dataset = pads.dataset([str(p) for p in paths], format="parquet")
     names = dataset.schema.names
     wanted = [c for c in columns if c in names] if columns is not None else None
     expression = _parquet_filter(dataset.schema, time_filter) if time_filter else None
+    if id_filter is not None and id_filter[0] in names:
+        ids = pads.field(id_filter[0]).isin(
+            pa.array(list(id_filter[1])).cast(dataset.schema.field(id_filter[0]).type, safe=False)
+        )
+        expression = ids if expression is None else expression & ids
     for batch in dataset.to_batches(columns=wanted, filter=expression, batch_size=chunk_rows):
-        yield batch.to_pandas()
+        if batch.num_rows:  # files pruned by the filter still yield an empty batch each
+            yield batch.to_pandas()
 
 
 def _parquet_filter(schema: pa.Schema, time_filter: TimeFilter) -> pads.Expression | None:
