@@ -44,6 +44,14 @@ class DriftwiseSettings(BaseSettings):
     slack_webhook_url: SecretStr | None = Field(
         default=None, description="Slack incoming-webhook URL."
     )
+    slack_token_block: str | None = Field(
+        default=None,
+        description="Prefect Secret block with the Slack bot token (when slack_token is empty).",
+    )
+    slack_webhook_block: str | None = Field(
+        default=None,
+        description="Prefect Secret block with the Slack webhook URL (when not set directly).",
+    )
     slack_base_url: str = Field(
         default="https://slack.com/api/",
         description="Slack Web API base URL (tests point it at a local server).",

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import get_run_logger, task
+from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
+from pydantic import SecretStr
 
 from monitoring_lib.alert_delivery import (
     DeliveryReport,
@@ -93,12 +95,24 @@ def persist_window_task(
     return outcome
 
 
+def with_secret_blocks(settings: DriftwiseSettings) -> DriftwiseSettings:
+    """Slack secrets from Prefect Secret blocks, where settings name a block instead of a value."""
+    updates: dict[str, SecretStr] = {}
+    for field, block in (
+        ("slack_token", settings.slack_token_block),
+        ("slack_webhook_url", settings.slack_webhook_block),
+    ):
+        if getattr(settings, field) is None and block:
+            updates[field] = SecretStr(str(Secret.load(block).get()))
+    return settings.model_copy(update=updates) if updates else settings
+
+
 @task(name="deliver alerts", cache_policy=NO_CACHE)
 def deliver_alerts_task(spec: MonitorSpec) -> DeliveryReport:
     """Send what the outbox holds for this model (this window's and earlier runs' leftovers).
 
     No task retries: an alert Slack refused stays pending and the next run delivers it."""
-    settings = DriftwiseSettings()
+    settings = with_secret_blocks(DriftwiseSettings())
     sessions = open_store(settings.store_url)
     configured = channels_from_settings(spec.alerts, settings)
     logger = get_run_logger()

@@ -72,3 +72,23 @@ def test_a_breach_alerts_once_and_reruns_do_not_repeat(
     with Session(pg_store) as session:
         statuses = session.execute(select(Alert.status)).scalars().all()
     assert statuses == ["sent"]
+
+
+def test_the_slack_token_can_come_from_a_prefect_secret_block(
+    tmp_path: Path, pg_store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No DRIFTWISE_SLACK_TOKEN: the token comes from the named block (the server checks it)."""
+    from prefect.blocks.system import Secret
+
+    spec = write_spec_file(
+        tmp_path, DAYS[:2], changed_from=DAYS[1], extra={"policy": POLICY, "alerts": ALERTS}
+    )
+    Secret(value=TOKEN).save("driftwise-slack-token", overwrite=True)
+    with SlackTestServer(token=TOKEN, lifetime=300) as slack:
+        monkeypatch.setenv("DRIFTWISE_SLACK_TOKEN_BLOCK", "driftwise-slack-token")
+        monkeypatch.setenv("DRIFTWISE_SLACK_BASE_URL", slack.base_url)
+        result = monitor_model(
+            MonitorParams(spec_path=str(spec), window_date=DAYS[1], write_report=False)
+        )
+        assert result["decision"] == "alert"
+        assert len(slack.messages) == 1
