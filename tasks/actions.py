@@ -189,7 +189,10 @@ def finish_retrain_task(
 def rollback_task(
     spec: MonitorSpec, reason: str, now: datetime, decided_by: str, flow_run_id: str | None
 ) -> RollbackResult:
-    """Point the champion back to the last version marked good; idempotent."""
+    """Point the champion back to the last version marked good; idempotent. Only the policy's
+    automatic rollbacks are limited to the period after a promotion; a person's are not."""
+    automatic = decided_by == "policy" and spec.actions.rollback is not None
+    within = spec.actions.rollback.within if automatic and spec.actions.rollback else None
     with _sessions().begin() as session:
         ensure_model(session, spec.name, spec.task.value)
         registry = StoreRegistry(session, DriftwiseSettings().artifacts)
@@ -199,7 +202,7 @@ def rollback_task(
             spec.name,
             now=now,
             reason=reason,
-            within=spec.actions.rollback.within if spec.actions.rollback else None,
+            within=within,
             decided_by=decided_by,
             flow_run_id=flow_run_id,
         )

@@ -1,0 +1,107 @@
+"""Rollback and retraining subflows through Prefect, on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from flows.monitor import MonitorParams, monitor_model
+from flows.retrain import RetrainParams, retrain_model
+from flows.rollback import RollbackParams, rollback_model
+from monitoring_lib.registry import CHAMPION, StoreRegistry
+from monitoring_lib.settings import DriftwiseSettings
+from monitoring_lib.store.models import Action, Alert
+from monitoring_lib.store.repository import ensure_model
+from tests.flows.helpers import write_spec_file
+
+pytestmark = [pytest.mark.postgres, pytest.mark.prefect]
+DAYS = [date(2024, 5, 1) + timedelta(days=i) for i in range(3)]
+NOW = datetime(2024, 5, 10, tzinfo=UTC)
+ACTIONS = {
+    "retrain": {
+        "trainer": "monitoring_lib.example_trainer:train",
+        "metric": "quality.roc_auc",
+        "min_labelled_rows": 50,
+        "approval": {"required": True, "timeout": "3s"},
+    },
+    "rollback": {"within": "14d"},
+}
+ALERTS = {"channels": [{"type": "webhook", "url_env": "ONCALL_URL", "min_severity": "high"}]}
+
+
+def versions(engine: Engine, *, good: list[bool]) -> None:
+    """Register one version per flag (picklable stand-ins); the last one is champion."""
+    with Session(engine) as session, session.begin():
+        ensure_model(session, "credit-default", "binary")
+        registry = StoreRegistry(session, DriftwiseSettings().artifacts)
+        for index, is_good in enumerate(good, start=1):
+            version = registry.register(
+                "credit-default", {"model": index}, {"quality.roc_auc": 0.7}, {}
+            )
+            registry.mark_good("credit-default", version, is_good)
+            registry.set_alias("credit-default", CHAMPION, version)
+
+
+def champion(engine: Engine) -> int | None:
+    with Session(engine) as session:
+        return StoreRegistry(session, DriftwiseSettings().artifacts).get_alias(
+            "credit-default", CHAMPION
+        )
+
+
+def story(engine: Engine) -> list[tuple[str, str]]:
+    with Session(engine) as session:
+        return [(a.kind, a.status) for a in session.scalars(select(Action).order_by(Action.id))]
+
+
+def test_rollback_twice_gives_the_same_state(tmp_path: Path, pg_store: Engine) -> None:
+    spec = write_spec_file(tmp_path, DAYS[:1], extra={"actions": ACTIONS})
+    versions(pg_store, good=[True, False])
+    params = RollbackParams(spec_path=str(spec), reason="critical accuracy drop", as_of=NOW)
+    first = rollback_model(params)
+    assert (first["from_version"], first["to_version"]) == (2, 1)
+    assert champion(pg_store) == 1
+    second = rollback_model(params)
+    assert second["status"] == "skipped"
+    assert champion(pg_store) == 1
+    assert [s for s in story(pg_store) if s[0] == "rollback"] == [
+        ("rollback", "rolled_back"),
+        ("rollback", "skipped"),
+    ]
+
+
+def test_rollback_without_a_good_version_changes_nothing_and_raises_a_critical_alert(
+    tmp_path: Path, pg_store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONCALL_URL", "http://127.0.0.1:9/unreachable")  # queued; delivery may fail
+    spec = write_spec_file(tmp_path, DAYS[:1], extra={"actions": ACTIONS, "alerts": ALERTS})
+    versions(pg_store, good=[False, False])
+    result = rollback_model(
+        RollbackParams(spec_path=str(spec), reason="critical accuracy drop", as_of=NOW)
+    )
+    assert result["status"] == "failed"
+    assert champion(pg_store) == 2
+    with Session(pg_store) as session:
+        severities = session.scalars(select(Alert.severity)).all()
+    assert severities == ["critical"]
+
+
+def test_an_unanswered_approval_means_no_promotion(tmp_path: Path, pg_store: Engine) -> None:
+    spec = write_spec_file(tmp_path, DAYS, extra={"actions": ACTIONS})
+    for day in DAYS:
+        monitor_model(
+            MonitorParams(
+                spec_path=str(spec), window_date=day, write_report=False, allow_actions=False
+            )
+        )
+    result = retrain_model(RetrainParams(spec_path=str(spec), as_of=NOW))
+    assert result["status"] == "rejected"
+    assert champion(pg_store) is None
+    with Session(pg_store) as session:
+        promote = session.scalars(select(Action).where(Action.kind == "promote")).one()
+    assert promote.status == "rejected"
+    assert promote.decided_by == "timeout"
