@@ -271,8 +271,8 @@ def labels_refresh(
 
 @app.command("demo")
 def demo_command(
-    days: Annotated[int, typer.Option(min=20, max=365, help="Days of traffic to simulate.")] = 70,
-    change_after: Annotated[int, typer.Option(min=5, help="Day on which the world changes.")] = 42,
+    days: Annotated[int, typer.Option(min=20, max=365, help="Days of traffic to simulate.")] = 60,
+    change_after: Annotated[int, typer.Option(min=5, help="Days before the world changes.")] = 35,
     rows: Annotated[int, typer.Option(min=200, help="Applications scored per day.")] = 1_500,
 ) -> None:
     """Simulate a credit model in production and monitor every day through Prefect: quiet while

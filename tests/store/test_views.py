@@ -102,5 +102,8 @@ def test_quality_daily_carries_label_coverage(filled: sessionmaker[Session]) -> 
 
 
 def test_views_are_read_only(filled: sessionmaker[Session]) -> None:
-    with pytest.raises(DBAPIError, match='cannot update view "v_drift_daily"'), filled.begin() as session:
+    with (
+        pytest.raises(DBAPIError, match='cannot update view "v_drift_daily"'),
+        filled.begin() as session,
+    ):
         session.execute(text("UPDATE v_drift_daily SET drift_share = 1"))
