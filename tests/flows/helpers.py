@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from monitoring_lib import demo_data
+from monitoring_lib.store.models import MetricRow
 from tests.credit_world import credit_spec, write_project
 
 
@@ -31,3 +34,18 @@ def write_spec_file(
     path = project / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def metric_rows(engine: Engine) -> list[tuple[object, ...]]:
+    """Every stored metric row (key, value, status, details), in a stable order, to compare runs."""
+    with Session(engine) as session:
+        query = select(
+            MetricRow.window_start,
+            MetricRow.metric,
+            MetricRow.column_name,
+            MetricRow.segment,
+            MetricRow.value,
+            MetricRow.status,
+            MetricRow.details,
+        )
+        return sorted(session.execute(query).all(), key=repr)

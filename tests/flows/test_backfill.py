@@ -10,25 +10,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from flows.backfill import BackfillParams, backfill_model
-from monitoring_lib.store.models import MetricRow, Run
-from tests.flows.helpers import write_spec_file
+from monitoring_lib.store.models import Run
+from tests.flows.helpers import metric_rows, write_spec_file
 
 pytestmark = [pytest.mark.postgres, pytest.mark.prefect]
 DAYS = [date(2024, 5, 1) + timedelta(days=i) for i in range(3)]
-
-
-def stored(engine: Engine) -> list[tuple[object, ...]]:
-    with Session(engine) as session:
-        query = select(
-            MetricRow.window_start,
-            MetricRow.metric,
-            MetricRow.column_name,
-            MetricRow.segment,
-            MetricRow.value,
-            MetricRow.status,
-            MetricRow.details,
-        )
-        return sorted(session.execute(query).all(), key=repr)
 
 
 def run_starts(engine: Engine) -> dict[object, object]:
@@ -43,7 +29,7 @@ def test_backfill_twice_gives_identical_rows(tmp_path: Path, pg_store: Engine) -
     assert [r["window"] for r in sorted(first, key=lambda r: r["window"])] == [
         d.isoformat() for d in DAYS
     ]
-    rows, runs = stored(pg_store), run_starts(pg_store)
+    rows, runs = metric_rows(pg_store), run_starts(pg_store)
     assert len(runs) == 3
 
     again = backfill_model(params)
@@ -52,7 +38,7 @@ def test_backfill_twice_gives_identical_rows(tmp_path: Path, pg_store: Engine) -
 
     recomputed = backfill_model(params.model_copy(update={"recompute": True, "concurrency": 3}))
     assert len(recomputed) == 3
-    assert stored(pg_store) == rows
+    assert metric_rows(pg_store) == rows
     assert set(run_starts(pg_store).values()).isdisjoint(runs.values())  # new flow runs wrote them
 
 

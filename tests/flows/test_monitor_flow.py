@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from flows.monitor import MonitorParams, monitor_model
 from monitoring_lib.store.models import MetricRow, Run
-from tests.flows.helpers import write_spec_file
+from tests.flows.helpers import metric_rows, write_spec_file
 
 pytestmark = [pytest.mark.postgres, pytest.mark.prefect]
 DAYS = [date(2024, 5, 1), date(2024, 5, 2)]
@@ -25,19 +25,6 @@ DAYS = [date(2024, 5, 1), date(2024, 5, 2)]
 @pytest.fixture
 def spec_file(tmp_path: Path) -> Path:
     return write_spec_file(tmp_path, DAYS)
-
-
-def metric_rows(engine: Engine) -> list[tuple[object, ...]]:
-    with Session(engine) as session:
-        query = select(
-            MetricRow.window_start,
-            MetricRow.metric,
-            MetricRow.column_name,
-            MetricRow.segment,
-            MetricRow.value,
-            MetricRow.status,
-        )
-        return sorted(session.execute(query).all(), key=repr)
 
 
 def test_one_window_end_to_end(spec_file: Path, pg_store: Engine) -> None:
