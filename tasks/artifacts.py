@@ -6,6 +6,7 @@ Keys are per model, so the UI's Artifacts page shows each model's history.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
@@ -38,7 +39,7 @@ def publish_artifacts_task(
     )
     if summary.report_path:
         create_link_artifact(
-            summary.report_path,
+            Path(summary.report_path).as_uri(),
             link_text=f"Evidently report {title}",
             key=artifact_key(summary.model, "report"),
             description=f"HTML drift report, {title}",
