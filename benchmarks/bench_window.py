@@ -23,12 +23,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from bench_profiling import TreePeak, chunk_sizes
+
+from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 
 MB = 1024 * 1024
 CARDINALITIES = (5, 12, 30, 60, 150)
@@ -110,11 +112,9 @@ class ChunkSource:
         return pd.concat(self(), ignore_index=True)
 
 
-def _drifted(records: list[object]) -> int:
-    from monitoring_lib.records import Metric, MetricStatus
-
+def _drifted(records: Sequence[MetricRecord]) -> int:
     return sum(
-        r.metric == Metric.DRIFT_SCORE and r.status is MetricStatus.DRIFT and bool(r.column)  # type: ignore[attr-defined]
+        r.metric == Metric.DRIFT_SCORE and r.status is MetricStatus.DRIFT and bool(r.column)
         for r in records
     )
 
