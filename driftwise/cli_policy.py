@@ -134,9 +134,10 @@ def replay(
     ] = False,
 ) -> None:
     """Show what the policy would have decided over the stored windows; acts on nothing."""
-    from monitoring_lib.policy_store import UnknownModelError, replay_policy
+    from monitoring_lib.policy_store import replay_policy
     from monitoring_lib.settings import DriftwiseSettings
     from monitoring_lib.store.engine import SchemaNotCurrentError, open_store
+    from monitoring_lib.store.repository import UnknownModelError
 
     spec, policy = _load(spec_path)
     zone = spec.window.timezone

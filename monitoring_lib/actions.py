@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 
 from monitoring_lib.durations import Duration, format_duration
 from monitoring_lib.policy import Severity
-from monitoring_lib.registry import CHAMPION, ModelRegistry, UnknownModelError
+from monitoring_lib.registry import CHAMPION, ModelRegistry
 from monitoring_lib.store.models import Action, Model
-from monitoring_lib.store.repository import model_id as find_model_id
+from monitoring_lib.store.repository import require_model_id
 from monitoring_lib.training import (
     TASK_METRICS,
     TRAINER_PATH,
@@ -331,13 +331,6 @@ def _refusal(session: Session, model_id: int, settings: RetrainSpec, now: dateti
     return None
 
 
-def _require_model(session: Session, model_name: str) -> int:
-    found = find_model_id(session, model_name)
-    if found is None:
-        raise UnknownModelError(f"model {model_name!r} has no row in the store yet")
-    return found
-
-
 def record_gate(
     session: Session,
     model_id: int,
@@ -375,7 +368,7 @@ def apply_promotion(
     flow_run_id: str | None = None,
 ) -> int:
     """Point the champion at the challenger if ``decision`` says so; record who decided."""
-    model_id = _require_model(session, model_name)
+    model_id = require_model_id(session, model_name)
     previous = registry.get_alias(model_name, CHAMPION)
     if decision.promote:
         registry.set_alias(model_name, CHAMPION, challenger_version)
@@ -406,7 +399,7 @@ def champion_to_mark_good(
         v.version for v in registry.versions(model_name) if v.is_good
     }:
         return None
-    promoted = last_promotion(session, _require_model(session, model_name))
+    promoted = last_promotion(session, require_model_id(session, model_name))
     if promoted is not None and promoted.metrics.get("to_version") == champion:
         return champion if promoted.requested_at + within <= now else None
     return champion
@@ -440,7 +433,7 @@ def rollback(
     A champion already marked good stays (versions are marked good only once they have served
     past the rollback period). With ``within``, only a promotion that recent is undone.
     """
-    model_id = _require_model(session, model_name)
+    model_id = require_model_id(session, model_name)
     # Lock the model's row: two rollbacks at once run one after the other and log one change.
     session.execute(select(Model.id).where(Model.id == model_id).with_for_update())
     champion = registry.get_alias(model_name, CHAMPION)

@@ -36,23 +36,12 @@ from monitoring_lib.store.models import (
     Run,
     utcnow,
 )
-from monitoring_lib.store.repository import model_id
+from monitoring_lib.store.repository import require_model_id
 
 OVERALL = ""
 """The ``rule`` of the row holding a window's overall decision."""
 
 CHAMPION = "champion"
-
-
-class UnknownModelError(LookupError):
-    """The store holds nothing for the named model."""
-
-
-def _model(session: Session, name: str) -> int:
-    found = model_id(session, name)
-    if found is None:
-        raise UnknownModelError(f"the metric store holds no model named {name!r}")
-    return found
 
 
 def stored_window_starts(
@@ -237,7 +226,7 @@ def evaluate_window(
     session: Session, model_name: str, policy: PolicySpec, window_start: datetime
 ) -> Evaluation:
     """Evaluate one stored window against the policy and record the evaluation (no commit)."""
-    model = _model(session, model_name)
+    model = require_model_id(session, model_name)
     current = policy_windows(session, model, policy.metric_keys, [window_start])[0]
     evaluation = evaluate(
         policy,
@@ -266,7 +255,7 @@ def replay_policy(
     persistence), today's champion baseline, and the state its predecessors in the replay left,
     starting from ``initial_state`` (default: nothing firing, no past actions).
     """
-    model = _model(session, model_name)
+    model = require_model_id(session, model_name)
     targets = stored_window_starts(session, model, start=start, end=end)
     lead = policy.history_windows
     earlier = stored_window_starts(session, model, end=start, last=lead) if lead else []

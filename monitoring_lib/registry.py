@@ -28,15 +28,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from monitoring_lib.artifacts import model_folder
-from monitoring_lib.store.models import Model, ModelAlias, ModelVersion, utcnow
-from monitoring_lib.store.repository import _insert
+from monitoring_lib.store.models import ModelAlias, ModelVersion, utcnow
+from monitoring_lib.store.repository import _insert, require_model_id
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-
-
-class UnknownModelError(LookupError):
-    """The registry was asked about a model the store has no row for."""
 
 
 class UnknownVersionError(LookupError):
@@ -129,13 +125,8 @@ class StoreRegistry:
         self.artifacts = artifacts
 
     def _model_id(self, model_name: str, *, lock: bool = False) -> int:
-        query = select(Model.id).where(Model.name == model_name)
         # Locking the model's row numbers concurrent registrations one after the other.
-        found = self.session.execute(query.with_for_update() if lock else query)
-        model_id = found.scalar_one_or_none()
-        if model_id is None:
-            raise UnknownModelError(f"model {model_name!r} has no row in the store yet")
-        return model_id
+        return require_model_id(self.session, model_name, lock=lock)
 
     def _row(self, model_name: str, version: int) -> ModelVersion:
         query = select(ModelVersion).where(

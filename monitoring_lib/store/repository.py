@@ -90,6 +90,19 @@ def model_id(session: Session, name: str) -> int | None:
     return session.execute(select(Model.id).where(Model.name == name)).scalar_one_or_none()
 
 
+class UnknownModelError(LookupError):
+    """The store holds nothing for the named model."""
+
+
+def require_model_id(session: Session, name: str, *, lock: bool = False) -> int:
+    """The model's id, or a clear error; ``lock`` holds its row until the transaction ends."""
+    query = select(Model.id).where(Model.name == name)
+    found = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    if found is None:
+        raise UnknownModelError(f"the metric store holds no model named {name!r}")
+    return found
+
+
 def _lock_run_row(session: Session, model: int, window: Window, run: RunInfo) -> int:
     """Upsert the window's run row first: its row lock serialises concurrent writers of a window."""
     values = {

@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 from driftwise.cli_policy import policy_app
 from monitoring_lib.policy import Decision, PolicySpec, RuleState, Severity
 from monitoring_lib.policy_store import (
-    UnknownModelError,
     champion_baseline,
     evaluate_window,
     previous_states,
@@ -23,7 +22,7 @@ from monitoring_lib.policy_store import (
 )
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.store.models import ModelAlias, ModelVersion, PolicyEvaluation
-from monitoring_lib.store.repository import RunInfo, ensure_model, replace_window
+from monitoring_lib.store.repository import RunInfo, UnknownModelError, ensure_model, replace_window
 from monitoring_lib.windows import Window
 
 pytestmark = pytest.mark.postgres

@@ -21,13 +21,12 @@ from monitoring_lib.registry import (
     CHAMPION,
     ModelRegistry,
     StoreRegistry,
-    UnknownModelError,
     UnknownVersionError,
     model_folder,
     path_of,
 )
 from monitoring_lib.store.models import ModelVersion
-from monitoring_lib.store.repository import ensure_model
+from monitoring_lib.store.repository import UnknownModelError, ensure_model
 
 pytestmark = pytest.mark.postgres
 
@@ -139,7 +138,7 @@ def test_unknown_models_and_versions_are_named(
 ) -> None:
     with pg_sessions.begin() as session:
         registry = StoreRegistry(session, tmp_path)
-        with pytest.raises(UnknownModelError, match="'ghost' has no row"):
+        with pytest.raises(UnknownModelError, match="no model named 'ghost'"):
             registry.register("ghost", fitted(1.0), {}, {})
         ensure_model(session, MODEL, "binary")
         with pytest.raises(UnknownVersionError, match="has no version 4"):
