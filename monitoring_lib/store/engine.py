@@ -6,6 +6,7 @@ whose revision is not the code's head is refused at once with the command that f
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +104,19 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+@functools.cache
+def _shared_engine(url: URL) -> Engine:
+    return make_engine(url)
+
+
 def open_store(url: URL | str, *, check: bool = True) -> sessionmaker[Session]:
-    """A session factory on a store whose schema is current."""
-    engine = make_engine(url)
+    """A session factory on a store whose schema is current.
+
+    Every task of every run calls this: one engine (and connection pool) per store URL per
+    process is shared, instead of a new pool each call that nothing disposes. The revision check
+    still runs on each call, so a store migrated underneath a long-running process is noticed.
+    """
+    engine = _shared_engine(make_url(url))
     if check:
         assert_schema_current(engine)
     return session_factory(engine)

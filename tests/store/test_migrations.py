@@ -98,3 +98,14 @@ def test_refusal_hides_the_password(fresh_pg_url: URL) -> None:
     with pytest.raises(SchemaNotCurrentError) as caught:
         open_store(url)
     assert "hunter2" not in str(caught.value)
+
+
+def test_open_store_shares_one_engine_per_url(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    upgrade(make_engine(url))
+    first, second = open_store(url), open_store(url)
+    assert first.kw["bind"] is second.kw["bind"]
+    assert (
+        open_store(f"sqlite:///{tmp_path / 'other.db'}", check=False).kw["bind"]
+        is not first.kw["bind"]
+    )
