@@ -24,6 +24,7 @@ from monitoring_lib.store.repository import (
     ensure_model,
     record_reference_profile,
     replace_window,
+    require_model_id,
 )
 from monitoring_lib.windows import Window
 
@@ -83,10 +84,10 @@ def persist_window(
     """Write the window, evaluate the policy on it (and its history), queue the alerts it raises."""
     run_id = persist_evaluation(session, spec, window, run, evaluation)
     session.flush()
+    model = require_model_id(session, spec.name)
     verdict = policy_store.evaluate_window(session, spec.name, spec.policy, window.start)
     drafts: list[AlertDraft] = []
     if raise_alerts and spec.alerts.channels:
-        model = ensure_model(session, spec.name, spec.task.value)
         firing, cleared = alert_breaches(spec.policy, verdict)
         report = evaluation.report_path.as_uri() if evaluation.report_path else None
         context = alert_context(
@@ -95,7 +96,6 @@ def persist_window(
         previous = previous_alert_states(session, model, window.start)
         drafts = plan_alerts(context, firing, cleared, previous, spec.alerts)
         enqueue_alerts(session, model, window, drafts)
-    model = ensure_model(session, spec.name, spec.task.value)
     return WindowOutcome(
         run_id, verdict, len(drafts), policy_store.champion_baseline(session, model)
     )
