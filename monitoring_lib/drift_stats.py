@@ -12,6 +12,7 @@ either sample, which is what makes categorical tests mergeable across chunks.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -282,6 +283,28 @@ def null_wasserstein(
     gaps = np.diff(support)
     cdf_gap = np.abs(np.cumsum(probs)[:-1] - np.cumsum(draws, axis=1)[:, :-1])
     return np.asarray(cdf_gap @ gaps, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=8)
+def _uniform_cdf_gaps(grid: int, rows: int, resamples: int, seed: int) -> FloatArray:
+    probs = np.full(grid, 1.0 / grid)
+    draws = np.random.default_rng(seed).multinomial(rows, probs, size=resamples) / rows
+    gaps = np.abs(np.cumsum(probs)[:-1] - np.cumsum(draws, axis=1)[:, :-1])
+    gaps.setflags(write=False)
+    return gaps
+
+
+def null_wasserstein_uniform(
+    support: FloatArray, rows: int, resamples: int, seed: int
+) -> FloatArray:
+    """:func:`null_wasserstein` for an equal-probability support (a coarsened reference).
+
+    The draws then depend only on the grid, the size and the seed, not on the column, so one
+    resampled CDF matrix serves every column of a window: the calibration costs one matrix
+    product per column instead of a fresh multinomial draw (70% of a 100k-row window's time).
+    """
+    cdf_gap = _uniform_cdf_gaps(support.size, rows, resamples, seed)
+    return np.asarray(cdf_gap @ np.diff(support), dtype=np.float64)
 
 
 def null_binned(
@@ -645,6 +668,16 @@ def window_from_values(
     return NumericWindow(cur_sorted.size, w, keys.size, ks, bins)
 
 
+def _wasserstein_null(
+    reference: NumericReference, rows: int, options: ScoringOptions
+) -> FloatArray:
+    support, probs = quantile_support(reference.unique, reference.counts, options.grid)
+    if reference.unique.size > options.grid:  # coarsened: equal probabilities
+        return null_wasserstein_uniform(support, rows, options.resamples, options.seed)
+    rng = np.random.default_rng(options.seed)
+    return null_wasserstein(support, probs, rows, options.resamples, rng)
+
+
 def score_numeric(
     reference: NumericReference,
     window: NumericWindow,
@@ -668,9 +701,7 @@ def score_numeric(
         score = effect
         if options.calibrate:
             rows = _null_rows(n_ref, window.rows, options)
-            support, probs = quantile_support(reference.unique, reference.counts, options.grid)
-            rng = np.random.default_rng(options.seed)
-            null = null_wasserstein(support, probs, rows, options.resamples, rng) / reference.norm
+            null = _wasserstein_null(reference, rows, options) / reference.norm
     elif window.bins is not None:
         score, statistic, p = _binned_score(resolved, *window.bins)
         if options.calibrate and resolved in DISTANCE_METHODS:

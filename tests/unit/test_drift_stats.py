@@ -138,3 +138,16 @@ def test_sturges_edges_match_numpy() -> None:
 def test_benjamini_hochberg_matches_definition() -> None:
     p = np.array([0.01, 0.04, 0.03, 0.2])
     np.testing.assert_allclose(ds.benjamini_hochberg(p), [0.04, 0.16 / 3, 0.16 / 3, 0.2])
+
+
+@pytest.mark.parametrize("rows", [300, 5_000])
+def test_shared_null_draws_equal_a_fresh_draw_per_column(rows: int) -> None:
+    """The cached resample matrix must give the null a per-column multinomial draw gives."""
+    rng = np.random.default_rng(3)
+    for values in (rng.normal(0, 1, 20_000), np.round(rng.lognormal(2, 1, 20_000), 2)):
+        unique, counts = np.unique(values, return_counts=True)
+        support, probs = ds.quantile_support(unique, counts, 500)
+        assert support.size == 500
+        fresh = ds.null_wasserstein(support, probs, rows, 50, np.random.default_rng(7))
+        shared = ds.null_wasserstein_uniform(support, rows, 50, 7)
+        np.testing.assert_allclose(shared, fresh, rtol=1e-12, atol=1e-15)
