@@ -13,9 +13,9 @@ faster); Evidently itself only draws the HTML report. Two verdict modes:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -135,7 +135,7 @@ def scoring_options(settings: DriftSettings) -> ds.ScoringOptions:
     )
 
 
-def _missing(frame: pd.DataFrame, name: str, side: str) -> ColumnProblem | None:
+def missing_column(frame: pd.DataFrame, name: str, side: str) -> ColumnProblem | None:
     if name in frame.columns:
         return None
     return ColumnProblem(MetricStatus.ERROR, f"column {name!r} is missing from the {side}")
@@ -156,10 +156,10 @@ def category_counts(series: pd.Series, side: str) -> pd.Series | ColumnProblem:
         )
 
 
-def _score_in_memory(
+def score_in_memory(
     reference: pd.DataFrame, current: pd.DataFrame, spec: ColumnSpec, settings: DriftSettings
 ) -> ColumnScore | ColumnProblem:
-    problem = _missing(reference, spec.name, "reference") or _missing(
+    problem = missing_column(reference, spec.name, "reference") or missing_column(
         current, spec.name, "current window"
     )
     if problem:
@@ -307,7 +307,7 @@ def _window_records(
     settings: DriftSettings,
     segment: str,
 ) -> list[MetricRecord]:
-    results = [(spec, _score_in_memory(reference, current, spec, settings)) for spec in specs]
+    results = [(spec, score_in_memory(reference, current, spec, settings)) for spec in specs]
     return records_for_window(results, settings, segment)
 
 
@@ -331,6 +331,46 @@ def compute_drift(
     return records
 
 
+def segment_values(
+    reference: pd.Series | None, current: pd.Series | None, column: str, settings: DriftSettings
+) -> tuple[list[tuple[str, object]], list[MetricRecord]]:
+    """The (key, value) segments to test, and the records of those that cannot be tested.
+
+    Takes only the segment column of each side, so windows read column by column can plan
+    their segments before scoring any feature.
+    """
+    if current is None or reference is None:
+        reason = f"segment column {column!r} is missing from the reference or the current window"
+        record = MetricRecord(
+            Metric.DRIFT_SHARE,
+            None,
+            MetricStatus.ERROR,
+            DATASET,
+            segment_key(column, ""),
+            {"reason": reason},
+        )
+        return [], [record]
+    testable: list[tuple[str, object]] = []
+    skipped: list[MetricRecord] = []
+    ref_counts = reference.value_counts(dropna=True)
+    cur_counts = current.value_counts(dropna=True)
+    for value in cur_counts.index[: settings.max_segment_values]:
+        key = segment_key(column, value)
+        n_ref, n_cur = int(ref_counts.get(value, 0)), int(cur_counts[value])
+        if min(n_ref, n_cur) >= settings.min_segment_rows:
+            testable.append((key, value))
+            continue
+        reason = (
+            f"segment has {n_ref} reference and {n_cur} current rows; "
+            f"{settings.min_segment_rows} needed in each"
+        )
+        skipped.extend(
+            MetricRecord(m, None, MetricStatus.INSUFFICIENT_DATA, DATASET, key, {"reason": reason})
+            for m in (Metric.DRIFT_SHARE, Metric.DRIFT_COUNT)
+        )
+    return testable, skipped
+
+
 def _segment_records(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -338,185 +378,15 @@ def _segment_records(
     specs: Sequence[ColumnSpec],
     settings: DriftSettings,
 ) -> list[MetricRecord]:
-    if column not in current.columns or column not in reference.columns:
-        reason = f"segment column {column!r} is missing from the reference or the current window"
-        return [
-            MetricRecord(
-                Metric.DRIFT_SHARE,
-                None,
-                MetricStatus.ERROR,
-                DATASET,
-                segment_key(column, ""),
-                {"reason": reason},
-            )
-        ]
-    records: list[MetricRecord] = []
-    values = current[column].value_counts(dropna=True).index[: settings.max_segment_values]
-    for value in values:
-        key = segment_key(column, value)
-        ref_part, cur_part = (
-            reference[reference[column] == value],
-            current[current[column] == value],
-        )
-        if min(len(ref_part), len(cur_part)) < settings.min_segment_rows:
-            reason = (
-                f"segment has {len(ref_part)} reference and {len(cur_part)} current rows; "
-                f"{settings.min_segment_rows} needed in each"
-            )
-            records.extend(
-                MetricRecord(
-                    m, None, MetricStatus.INSUFFICIENT_DATA, DATASET, key, {"reason": reason}
-                )
-                for m in (Metric.DRIFT_SHARE, Metric.DRIFT_COUNT)
-            )
-            continue
+    testable, records = segment_values(reference.get(column), current.get(column), column, settings)
+    for key, value in testable:
         records.extend(
             _window_records(
-                ref_part, cur_part, [s for s in specs if s.name != column], settings, key
+                reference[reference[column] == value],
+                current[current[column] == value],
+                [s for s in specs if s.name != column],
+                settings,
+                key,
             )
         )
     return records
-
-
-# --- windows larger than memory ---------------------------------------------------------------
-
-ChunkState: TypeAlias = ds.NumericSketch | pd.Series | ColumnProblem
-
-
-def _chunk_state(
-    spec: ColumnSpec, chunk: pd.DataFrame, prepared: ds.NumericReference | ColumnProblem | None
-) -> ChunkState:
-    problem = _missing(chunk, spec.name, "current window")
-    if problem:
-        return problem
-    if spec.kind == "categorical":
-        return category_counts(chunk[spec.name], "current window")
-    cleaned = ds.clean_numeric(chunk[spec.name], "current window")
-    if (
-        isinstance(prepared, ColumnProblem)
-        or prepared is None
-        or isinstance(cleaned, ColumnProblem)
-    ):
-        return prepared if isinstance(prepared, ColumnProblem) else cleaned
-    return ds.NumericSketch.of(prepared, *cleaned)
-
-
-def _merge_state(old: ChunkState | None, new: ChunkState) -> ChunkState:
-    if old is None or isinstance(new, ColumnProblem):
-        return new
-    if isinstance(old, ColumnProblem):
-        return old
-    if isinstance(old, ds.NumericSketch) and isinstance(new, ds.NumericSketch):
-        return old.merge(new)
-    return old.add(new, fill_value=0)  # type: ignore[union-attr]
-
-
-def _prepare_reference(
-    reference: pd.DataFrame, spec: ColumnSpec
-) -> ds.NumericReference | ColumnProblem:
-    problem = _missing(reference, spec.name, "reference")
-    if problem:
-        return problem
-    cleaned = ds.clean_numeric(reference[spec.name], "reference")
-    if isinstance(cleaned, ColumnProblem):
-        return cleaned
-    if cleaned[0].size == 0:
-        return ColumnProblem(MetricStatus.INSUFFICIENT_DATA, "the reference has no non-null values")
-    return ds.NumericReference.build(*cleaned)
-
-
-def _needs_bins(state: ChunkState, prepared: object, method: str) -> bool:
-    return (
-        isinstance(state, ds.NumericSketch)
-        and isinstance(prepared, ds.NumericReference)
-        and prepared.binned
-        and method in ("psi", "jensenshannon")
-    )
-
-
-def compute_drift_chunked(
-    reference: pd.DataFrame,
-    chunks: Callable[[], Iterable[pd.DataFrame]],
-    *,
-    numerical: Sequence[str],
-    categorical: Sequence[str],
-    prediction: str | None = None,
-    target: str | None = None,
-    settings: DriftSettings | None = None,
-) -> list[MetricRecord]:
-    """Drift records of a window read chunk by chunk, merging per-chunk sufficient statistics.
-
-    ``chunks`` is called once, or twice when a numerical column uses binned PSI/JS (the
-    second pass fills histograms whose Sturges edges depend on the whole window). Results
-    equal :func:`compute_drift` except Wasserstein, see ``drift_stats.wasserstein_from_sketch``.
-    Segments are computed in memory only.
-    """
-    settings = settings or DriftSettings()
-    specs = column_specs(reference, numerical, categorical, prediction, target)
-    prepared = {s.name: _prepare_reference(reference, s) for s in specs if s.kind == "numerical"}
-    states: dict[str, ChunkState] = {}
-    for chunk in chunks():
-        for spec in specs:
-            state = _chunk_state(spec, chunk, prepared.get(spec.name))
-            states[spec.name] = _merge_state(states.get(spec.name), state)
-    binned = [
-        s.name
-        for s in specs
-        if _needs_bins(states.get(s.name), prepared.get(s.name), settings.method_for(s.name))
-    ]
-    if binned:
-        _fill_bins(chunks, binned, states, prepared)
-    results = [
-        (
-            spec,
-            _score_state(spec, states.get(spec.name), prepared.get(spec.name), reference, settings),
-        )
-        for spec in specs
-    ]
-    return records_for_window(results, settings, DATASET)
-
-
-def _fill_bins(
-    chunks: Callable[[], Iterable[pd.DataFrame]],
-    names: Sequence[str],
-    states: dict[str, ChunkState],
-    prepared: dict[str, ds.NumericReference | ColumnProblem],
-) -> None:
-    edges = {n: states[n].edges(prepared[n]) for n in names}  # type: ignore[union-attr,arg-type]
-    totals = {n: np.zeros(e.size - 1) for n, e in edges.items()}
-    for chunk in chunks():
-        for name in names:
-            cleaned = ds.clean_numeric(chunk[name], "current window")
-            if not isinstance(cleaned, ColumnProblem):
-                totals[name] += np.histogram(cleaned[0], edges[name])[0]
-    for name in names:
-        sketch = states[name]
-        assert isinstance(sketch, ds.NumericSketch)
-        states[name] = ds.NumericSketch(**{**sketch.__dict__, "bins": totals[name]})
-
-
-def _score_state(
-    spec: ColumnSpec,
-    state: ChunkState | None,
-    prepared: ds.NumericReference | ColumnProblem | None,
-    reference: pd.DataFrame,
-    settings: DriftSettings,
-) -> ColumnScore | ColumnProblem:
-    method, threshold = settings.method_for(spec.name), settings.threshold_for(spec.name)
-    options = scoring_options(settings)
-    if state is None:
-        return ColumnProblem(MetricStatus.INSUFFICIENT_DATA, "the current window had no chunks")
-    if isinstance(state, ColumnProblem):
-        return state
-    if isinstance(prepared, ColumnProblem):
-        return prepared
-    if isinstance(state, ds.NumericSketch) and prepared is not None:
-        return ds.score_numeric(
-            prepared, state.to_window(prepared, method), method, threshold, options
-        )
-    ref_counts = _missing(reference, spec.name, "reference") or category_counts(
-        reference[spec.name], "reference"
-    )
-    if isinstance(ref_counts, ColumnProblem):
-        return ref_counts
-    return ds.score_categorical_counts(ref_counts, state, method, threshold, options)

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring_lib.drift import DriftSettings, compute_drift, compute_drift_chunked
+from monitoring_lib.drift import DriftSettings, compute_drift
+from monitoring_lib.drift_stream import compute_drift_chunked
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus, segment_key
 
 NUM = [f"n{i}" for i in range(6)]
