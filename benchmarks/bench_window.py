@@ -2,16 +2,14 @@
 
     .venv/bin/python benchmarks/bench_window.py --rows 1000000 --cols 100 --out FILE
 
-The window is never held whole by the chunked stages: it is a callable that regenerates the
-same chunks from the seed, as a window read in batches from storage would be. Every stage runs
-in a fresh Python process, so its peak RSS (``ru_maxrss``) is its own and no stage inherits
-another's memory. "gen s" is the time spent generating chunks inside a stage (interleaved with
-the work for chunked stages); "net s" = wall - gen is the stage's own cost. "cpu s" is the
-stage's CPU time (generation included; profiling workers once they exit), steadier than wall
-time on a loaded machine. In-memory stages build their frames before the clock starts, but
-their peak includes those frames. "tree MB" (profiling with --workers > 1) is the largest
-sampled RSS total of the stage and its workers.
-"""
+The data is generated once per run into two parquet files (reference and window, a row group
+per chunk; "write data" is not a monitoring stage). Every stage then runs in a fresh Python
+process that reads those files, so its peak RSS (``ru_maxrss``) is its own. "read s" is the
+part of a streaming stage's wall time spent reading parquet batches of the window; "input MB" is
+the process's peak before the clock starts (in-memory stages load both frames first, and their
+peak includes them); "cpu s" is the stage's CPU time (profiling workers once they exit), steadier
+than wall time on a loaded machine; "tree MB" (profiling with --workers > 1) is the largest
+sampled RSS total of the stage and its workers."""
 
 from __future__ import annotations
 
@@ -40,7 +38,7 @@ STAGES = (
     "reference profile",
     "window profile",
     "data quality",
-    "drift chunked",
+    "drift streamed",
     "drift in memory",
     "evidently preset",
 )
@@ -93,23 +91,56 @@ def make_chunk(side: int, index: int, rows: int, cols: int, seed: int) -> pd.Dat
     return pd.DataFrame(data)
 
 
-class ChunkSource:
-    """A side's chunks as a re-callable generator, timing the generation it does."""
+def data_path(workdir: str, side: int) -> Path:
+    return Path(workdir) / ("reference.parquet" if side == REFERENCE else "window.parquet")
 
-    def __init__(self, side: int, rows: int, args: argparse.Namespace) -> None:
-        self.side, self.sizes, self.args = side, chunk_sizes(rows, args.chunk_rows), args
-        self.generation_s = self.generation_cpu_s = 0.0
 
-    def __call__(self) -> Iterator[pd.DataFrame]:
-        for index, rows in enumerate(self.sizes):
-            started, cpu_started = time.perf_counter(), time.process_time()
-            chunk = make_chunk(self.side, index, rows, self.args.cols, self.args.seed)
-            self.generation_s += time.perf_counter() - started
-            self.generation_cpu_s += time.process_time() - cpu_started
-            yield chunk
+def write_side(side: int, rows: int, args: argparse.Namespace) -> None:
+    """Generate a side chunk by chunk into one parquet file (a row group per chunk)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    for index, size in enumerate(chunk_sizes(rows, args.chunk_rows)):
+        table = pa.Table.from_pandas(
+            make_chunk(side, index, size, args.cols, args.seed), preserve_index=False
+        )
+        if writer is None:
+            writer = pq.ParquetWriter(data_path(args.workdir, side), table.schema)
+        writer.write_table(table)
+    if writer is not None:
+        writer.close()
+
+
+class ParquetSide:
+    """A side read from its parquet file: row chunks of the asked columns, as driftwise reads
+    a window from storage (parquet reads only the columns asked for)."""
+
+    def __init__(self, side: int, args: argparse.Namespace) -> None:
+        import pyarrow.dataset as pads
+
+        self.dataset = pads.dataset(data_path(args.workdir, side), format="parquet")
+        self.chunk_rows = args.chunk_rows
+        self.read_s = 0.0
+
+    @property
+    def rows(self) -> int:
+        return int(self.dataset.count_rows())
+
+    def __call__(self, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+        wanted = None if columns is None else [c for c in columns if c in self.dataset.schema.names]
+        batches = self.dataset.to_batches(columns=wanted, batch_size=self.chunk_rows)
+        while True:
+            started = time.perf_counter()
+            batch = next(batches, None)
+            frame = None if batch is None else batch.to_pandas()
+            self.read_s += time.perf_counter() - started
+            if frame is None:
+                return
+            yield frame
 
     def whole(self) -> pd.DataFrame:
-        return pd.concat(self(), ignore_index=True)
+        return self.dataset.to_table().to_pandas()
 
 
 def _drifted(records: Sequence[MetricRecord]) -> int:
@@ -135,10 +166,10 @@ def _run_evidently(reference: pd.DataFrame, current: pd.DataFrame, cols: int) ->
     return "drifted count not found"
 
 
-def _profile_stage(side: int, args: argparse.Namespace) -> tuple[Callable[[], str], ChunkSource]:
+def _profile_stage(side: int, args: argparse.Namespace) -> tuple[Callable[[], str], ParquetSide]:
     from monitoring_lib.profiling import profile_chunks, write_view
 
-    source = ChunkSource(side, args.ref_rows if side == REFERENCE else args.rows, args)
+    source = ParquetSide(side, args)
     target = Path(args.workdir) / ("reference.bin" if side == REFERENCE else "window.bin")
 
     def run() -> str:
@@ -166,27 +197,44 @@ def _quality_stage(args: argparse.Namespace) -> Callable[[], str]:
     return run
 
 
-def _drift_stage(args: argparse.Namespace, chunked: bool) -> tuple[Callable[[], str], ChunkSource]:
-    from monitoring_lib.drift import compute_drift, compute_drift_chunked
+def _streamed_stage(args: argparse.Namespace) -> tuple[Callable[[], str], ParquetSide]:
+    from monitoring_lib.drift_stream import compute_drift_streamed, plan_groups
 
     numerical, categorical = column_names(args.cols)
-    reference = ChunkSource(REFERENCE, args.ref_rows, args).whole()
-    source = ChunkSource(WINDOW, args.rows, args)
-    current = None if chunked else source.whole()
-    source.generation_s = source.generation_cpu_s = 0.0
+    reference, window = ParquetSide(REFERENCE, args), ParquetSide(WINDOW, args)
 
     def run() -> str:
-        if current is None:
-            records = compute_drift_chunked(
-                reference, source, numerical=numerical, categorical=categorical
-            )
-        else:
-            records = compute_drift(
-                reference, current, numerical=numerical, categorical=categorical
-            )
+        ref_rows, rows = reference.rows, window.rows
+        records = compute_drift_streamed(
+            reference,
+            window,
+            reference_rows=ref_rows,
+            window_rows=rows,
+            numerical=numerical,
+            categorical=categorical,
+            budget_mb=args.budget_mb,
+        )
+        plan = plan_groups([0] * args.cols, ref_rows, rows, args.budget_mb)  # type: ignore[list-item]
+        return (
+            f"{_drifted(records)} columns drifted; {plan.mode}, {len(plan.groups)} groups, "
+            f"budget {args.budget_mb:g} MB"
+        )
+
+    return run, window
+
+
+def _in_memory_stage(args: argparse.Namespace) -> Callable[[], str]:
+    from monitoring_lib.drift import compute_drift
+
+    numerical, categorical = column_names(args.cols)
+    reference = ParquetSide(REFERENCE, args).whole()
+    current = ParquetSide(WINDOW, args).whole()
+
+    def run() -> str:
+        records = compute_drift(reference, current, numerical=numerical, categorical=categorical)
         return f"{_drifted(records)} columns drifted"
 
-    return run, source
+    return run
 
 
 def run_stage(args: argparse.Namespace) -> dict[str, object]:
@@ -194,17 +242,22 @@ def run_stage(args: argparse.Namespace) -> dict[str, object]:
     import monitoring_lib.profiling  # noqa: F401  (imports whylogs so "base" includes it)
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    source: ChunkSource | None = None
-    if args.stage in ("reference profile", "window profile"):
+    source: ParquetSide | None = None
+    if args.stage == "write data":
+        run = lambda: _write_data(args)  # noqa: E731
+    elif args.stage in ("reference profile", "window profile"):
         run, source = _profile_stage(REFERENCE if args.stage.startswith("ref") else WINDOW, args)
     elif args.stage == "data quality":
         run = _quality_stage(args)
     elif args.stage == "evidently preset":
-        reference = ChunkSource(REFERENCE, args.ref_rows, args).whole()
-        current = ChunkSource(WINDOW, args.rows, args).whole()
+        reference = ParquetSide(REFERENCE, args).whole()
+        current = ParquetSide(WINDOW, args).whole()
         run = lambda: _run_evidently(reference, current, args.cols)  # noqa: E731
+    elif args.stage == "drift streamed":
+        run, source = _streamed_stage(args)
     else:
-        run, source = _drift_stage(args, chunked=args.stage == "drift chunked")
+        run = _in_memory_stage(args)
+    frames = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with TreePeak() if args.workers > 1 and "profile" in args.stage else _NoTree() as tree:
         started, cpu_before = time.perf_counter(), _cpu_seconds()
         note = run()
@@ -212,13 +265,24 @@ def run_stage(args: argparse.Namespace) -> dict[str, object]:
     return {
         "wall": wall,
         "cpu": cpu,
-        "gen": source.generation_s if source else 0.0,
-        "gen_cpu": source.generation_cpu_s if source else 0.0,
+        "read": source.read_s if source else 0.0,
         "base": base,
+        "inputs": frames,
         "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "tree": tree.peak / MB if tree.peak else None,
         "note": note,
     }
+
+
+def _have_data(workdir: str) -> bool:
+    return all(data_path(workdir, side).is_file() for side in (REFERENCE, WINDOW))
+
+
+def _write_data(args: argparse.Namespace) -> str:
+    write_side(REFERENCE, args.ref_rows, args)
+    write_side(WINDOW, args.rows, args)
+    sizes = [data_path(args.workdir, side).stat().st_size / MB for side in (REFERENCE, WINDOW)]
+    return f"parquet: reference {sizes[0]:,.0f} MB, window {sizes[1]:,.0f} MB"
 
 
 def _cpu_seconds() -> float:
@@ -241,13 +305,13 @@ class _NoTree:
 
 def wanted_stages(args: argparse.Namespace) -> list[str]:
     """Evidently by default up to 50M cells (1M x 100 takes ~10 min); never above 1M rows."""
-    stages = list(STAGES[:4])
+    stages = ["write data", *STAGES[:4]]
     if args.rows <= 1_000_000:
         stages.append("drift in memory")
     limit = {"no": 0, "auto": 50_000_000, "yes": 1_000_000 * 10_000}[args.evidently]
     if args.rows <= 1_000_000 and args.rows * args.cols <= limit:
         stages.append("evidently preset")
-    return [stage for stage in stages if not args.only or stage in args.only]
+    return [s for s in stages if s == "write data" or not args.only or s in args.only]
 
 
 def _stage_result(stage: str, argv: list[str], workdir: str) -> dict[str, object]:
@@ -262,12 +326,12 @@ def _stage_result(stage: str, argv: list[str], workdir: str) -> dict[str, object
 def _row(stage: str, rows: int, cols: int, result: dict[str, object]) -> str:
     if "error" in result:
         return f"{stage:<18}{rows:>11,}{cols:>5}  FAILED {result['error']}"
-    wall, gen = float(result["wall"]), float(result["gen"])  # type: ignore[arg-type]
+    figures = [float(result[k]) for k in ("wall", "read", "cpu", "base", "inputs", "peak")]  # type: ignore[arg-type]
     tree = f"{result['tree']:>8.0f}" if result["tree"] else f"{'-':>8}"
-    cpu = f"{result['cpu']:>8.1f}" if "cpu" in result else f"{'-':>8}"
+    wall, read, cpu, base, inputs, peak = figures
     return (
-        f"{stage:<18}{rows:>11,}{cols:>5}{wall:>9.1f}{gen:>8.1f}{wall - gen:>9.1f}{cpu}"
-        f"{result['base']:>8.0f}{result['peak']:>9.0f}{tree}  {result['note']}"
+        f"{stage:<18}{rows:>11,}{cols:>5}{wall:>9.1f}{read:>8.1f}{cpu:>8.1f}"
+        f"{base:>8.0f}{inputs:>9.0f}{peak:>9.0f}{tree}  {result['note']}"
     )
 
 
@@ -276,19 +340,15 @@ def _ratios(results: dict[str, dict[str, object]]) -> list[str]:
     if "wall" not in evidently:
         return ["Evidently did not run at this size: no ratio."]
     lines = []
-    for stage in ("drift chunked", "drift in memory"):
+    for stage in ("drift streamed", "drift in memory"):
         ours = results.get(stage, {})
         if "wall" in ours:
-            net = float(ours["wall"]) - float(ours["gen"])  # type: ignore[arg-type]
-            time_ratio = float(evidently["wall"]) / net  # type: ignore[arg-type]
+            time_ratio = float(evidently["wall"]) / float(ours["wall"])  # type: ignore[arg-type]
+            cpu_ratio = float(evidently["cpu"]) / float(ours["cpu"])  # type: ignore[arg-type]
             memory_ratio = float(evidently["peak"]) / float(ours["peak"])  # type: ignore[arg-type]
-            cpu_ratio = ""
-            if "cpu" in ours and "cpu" in evidently:
-                ours_cpu = float(ours["cpu"]) - float(ours.get("gen_cpu", 0.0))  # type: ignore[arg-type]
-                cpu_ratio = f", {float(evidently['cpu']) / ours_cpu:.1f}x the CPU time (net)"  # type: ignore[arg-type]
             lines.append(
-                f"Evidently / {stage}: {time_ratio:.1f}x the wall time (net){cpu_ratio}, "
-                f"{memory_ratio:.1f}x the peak RSS"
+                f"Evidently / {stage}: {time_ratio:.1f}x the wall time, {cpu_ratio:.1f}x the CPU "
+                f"time, {memory_ratio:.1f}x the peak RSS"
             )
     return lines
 
@@ -302,8 +362,8 @@ def _header(args: argparse.Namespace) -> list[str]:
         f"chunks of {args.chunk_rows:,} rows, seed {args.seed}",
         f"machine: {os.cpu_count()} cores, {memory:.0f} GiB; load average at start "
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {time.strftime('%Y-%m-%d %H:%M %Z')}",
-        f"{'stage':<18}{'rows':>11}{'cols':>5}{'wall s':>9}{'gen s':>8}{'net s':>9}{'cpu s':>8}"
-        f"{'base MB':>8}{'peak MB':>9}{'tree MB':>8}  result",
+        f"{'stage':<18}{'rows':>11}{'cols':>5}{'wall s':>9}{'read s':>8}{'cpu s':>8}"
+        f"{'base MB':>8}{'input MB':>9}{'peak MB':>9}{'tree MB':>8}  result",
     ]
 
 
@@ -320,8 +380,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only", type=lambda text: text.split(","), help="comma-separated stages to run"
     )
-    parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
-    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--budget-mb", type=float, default=512, help="drift streamed's memory budget"
+    )
+    parser.add_argument("--workdir", type=Path, help="keep the generated parquet files here")
+    parser.add_argument(
+        "--reuse-data", action="store_true", help="use the parquet files already in --workdir"
+    )
+    parser.add_argument("--stage", choices=("write data", *STAGES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.ref_rows is None:
         args.ref_rows = min(args.rows, 1_000_000)
@@ -336,8 +402,11 @@ def main() -> None:
     lines = _header(args)
     print("\n".join(lines), flush=True)
     results: dict[str, dict[str, object]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-window-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="bench-window-") as scratch:
+        workdir = str(args.workdir or scratch)
         for stage in wanted_stages(args):
+            if stage == "write data" and args.reuse_data and _have_data(workdir):
+                continue
             results[stage] = _stage_result(stage, sys.argv[1:], workdir)
             rows = args.ref_rows if stage == "reference profile" else args.rows
             lines.append(_row(stage, rows, args.cols, results[stage]))
