@@ -48,7 +48,7 @@ class WindowEvaluation:
         return {r.key: r for r in self.records}
 
 
-class _Stopwatch:
+class Stopwatch:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
 
@@ -65,19 +65,19 @@ class _Stopwatch:
             return action()
 
 
-def _prediction_drift_column(spec: MonitorSpec) -> str | None:
+def prediction_drift_column(spec: MonitorSpec) -> str | None:
     """Probabilities carry more signal than hard labels, so drift watches them when given."""
     probability = spec.columns.probability
     return probability if isinstance(probability, str) else spec.columns.prediction
 
 
-def _expected_columns(spec: MonitorSpec) -> list[str]:
+def expected_columns(spec: MonitorSpec) -> list[str]:
     """The prediction log's columns plus the target, which labels join in (or the log carries)."""
     target = [spec.columns.target] if spec.columns.target else []
     return [*prediction_columns(spec), *target]
 
 
-def _row_count_record(rows: int) -> MetricRecord:
+def row_count_record(rows: int) -> MetricRecord:
     if rows == 0:
         return MetricRecord(
             Metric.ROW_COUNT,
@@ -111,7 +111,7 @@ def evaluate_window(
     write_report: bool = True,
 ) -> WindowEvaluation:
     """Profile, check, measure drift and quality of one window against the reference."""
-    clock = _Stopwatch()
+    clock = Stopwatch()
     columns = spec.columns
     folder = model_folder(artifacts, spec.name)
     frame, label = data.frame, data.window.label.replace(" ", "T").replace(":", "")
@@ -125,11 +125,11 @@ def evaluate_window(
         ),
     )
     reference_info = ReferenceProfileInfo(digest, ref_path, len(reference))
-    records = [_row_count_record(len(frame))]
+    records = [row_count_record(len(frame))]
     with clock.stage("schema"):
         records += data_quality.check_schema(
             frame,
-            expected_columns=_expected_columns(spec),
+            expected_columns=expected_columns(spec),
             reference_dtypes=data_quality.column_kinds(reference),
         )
     view = clock.run("profile", lambda: profiling.profile_frame(frame))
@@ -148,7 +148,7 @@ def evaluate_window(
             frame,
             numerical=columns.numerical,
             categorical=columns.categorical,
-            prediction=_prediction_drift_column(spec),
+            prediction=prediction_drift_column(spec),
             target=columns.target,
             segments=columns.segments,
             settings=settings,

@@ -12,7 +12,7 @@ import hashlib
 import os
 import uuid
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -213,19 +213,35 @@ def _column_hashes(series: pd.Series) -> bytes:
         return bytes(pd.util.hash_pandas_object(series, index=False).to_numpy().tobytes())
     except (TypeError, ValueError, UnicodeError):
         # Unhashable cells (lists, dicts) or text pandas cannot encode: hash their repr instead.
-        return "\x1f".join(repr(value) for value in series.tolist()).encode("utf-8", "replace")
+        return "".join(f"{value!r}\x1f" for value in series.tolist()).encode("utf-8", "replace")
+
+
+def content_hash_of_chunks(chunks: Iterable[pd.DataFrame]) -> tuple[str, int]:
+    """SHA-256 of column names, dtypes and values in row order, and the row count.
+
+    The same rows give the same hash however they are split into chunks, so a reference read
+    whole and one read in chunks share one cached profile. The profile format is part of the
+    key, so a change in how profiles are built is a cache miss.
+    """
+    columns: dict[str, tuple[str, Any]] = {}
+    rows = 0
+    for chunk in chunks:
+        rows += len(chunk)
+        for name, series in chunk.items():
+            key = str(name)
+            if key not in columns:
+                columns[key] = (str(series.dtype), hashlib.sha256())
+            columns[key][1].update(_column_hashes(series))
+    digest = hashlib.sha256(PROFILE_FORMAT.encode())
+    for name, (dtype, column_digest) in columns.items():
+        digest.update(f"\x1e{name}\x1f{dtype}\x1f{rows}\x1f".encode())
+        digest.update(column_digest.digest())
+    return digest.hexdigest(), rows
 
 
 def content_hash_of_frame(df: pd.DataFrame) -> str:
-    """SHA-256 of column names, dtypes and values in row order (the index is ignored).
-
-    The profile format is part of the key, so a change in how profiles are built is a cache miss.
-    """
-    digest = hashlib.sha256(PROFILE_FORMAT.encode())
-    for name, series in df.items():
-        digest.update(f"\x1e{name!s}\x1f{series.dtype}\x1f{len(series)}\x1f".encode())
-        digest.update(_column_hashes(series))
-    return digest.hexdigest()
+    """:func:`content_hash_of_chunks` of a whole frame (the index is ignored)."""
+    return content_hash_of_chunks([df])[0]
 
 
 def _read_if_valid(path: Path) -> DatasetProfileView | None:
@@ -251,6 +267,19 @@ def cached_reference_view(
     if cached is not None:
         return cached, path
     view = profile_frame(df)
+    write_view(view, path)
+    return view, path
+
+
+def cached_reference_view_of_chunks(
+    chunks: Callable[[], Iterable[pd.DataFrame]], cache_dir: Path, *, content_hash: str
+) -> tuple[DatasetProfileView, Path]:
+    """:func:`cached_reference_view` for a reference read in chunks (profiled only on a miss)."""
+    path = cache_dir / f"reference-{content_hash}.bin"
+    cached = _read_if_valid(path)
+    if cached is not None:
+        return cached, path
+    view = profile_chunks(chunks())
     write_view(view, path)
     return view, path
 

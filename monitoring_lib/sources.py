@@ -127,6 +127,32 @@ def iter_source(
         yield chunk.reset_index(drop=True)
 
 
+def count_rows(
+    source: Source,
+    base_dir: Path,
+    role: str,
+    *,
+    columns: Sequence[str],
+    time_filter: TimeFilter | None = None,
+) -> int:
+    """Rows of a source (inside the window, if filtered), reading as little as the format allows.
+
+    Parquet answers from its metadata (and the timestamp column, when filtered); other sources
+    are read through ``columns`` only (the timestamp column must be among them when filtered).
+    """
+    if isinstance(source, FileSource):
+        files = resolve_files(source, base_dir, role)
+        if all(_file_format(source, p) == "parquet" for p in files):
+            dataset = pads.dataset([str(p) for p in files], format="parquet")
+            if time_filter is None:
+                return int(dataset.count_rows())
+            expression = _parquet_filter(dataset.schema, time_filter)
+            if expression is not None:
+                return int(dataset.count_rows(filter=expression))
+    chunks = iter_source(source, base_dir, role, columns=columns, time_filter=time_filter)
+    return sum(len(chunk) for chunk in chunks)
+
+
 def _iter_files(
     source: FileSource,
     base_dir: Path,

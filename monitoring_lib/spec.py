@@ -191,6 +191,17 @@ class ColumnsSpec(_Strict):
         return [*self.numerical, *self.categorical]
 
 
+class MemorySpec(_Strict):
+    """When a run stops loading its data whole, and how much its drift stage may hold."""
+
+    max_rows_in_memory: int = Field(1_000_000, ge=1)
+    """Window plus reference rows above which a run reads them in chunks and column groups."""
+    chunk_rows: int = Field(250_000, ge=1)
+    """Rows per chunk when reading in chunks: profiling's memory follows it."""
+    drift_budget_mb: float = Field(512, ge=1)
+    """Working memory of the drift stage's column groups when reading in chunks."""
+
+
 class MonitorSpec(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     """Model name: the key of everything stored for it."""
@@ -203,6 +214,8 @@ class MonitorSpec(_Strict):
     policy: PolicySpec = PolicySpec()
     actions: ActionsSpec = ActionsSpec()
     alerts: AlertsSpec = AlertsSpec()
+    memory: MemorySpec = MemorySpec()
+    """Limits for windows too large to load whole."""
     base_dir: Path = Path(".")
     """Folder that relative source paths resolve against (set by load_spec)."""
 

@@ -13,6 +13,7 @@ import whylogs_sketching
 from monitoring_lib.profiling import (
     DatasetProfileView,
     cached_reference_view,
+    content_hash_of_chunks,
     content_hash_of_frame,
     iter_frame_chunks,
     merge_views,
@@ -295,3 +296,19 @@ def test_non_utf8_bytes_and_very_long_strings_are_profiled() -> None:
     assert "plain" in values
     assert max(len(v) for v in values) == 128  # whylogs keeps a 128-character prefix
     assert records[(Metric.PROFILE_CARDINALITY, "text")].value == pytest.approx(4, rel=0.01)
+
+
+def test_content_hash_does_not_depend_on_how_rows_are_chunked() -> None:
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame(
+        {"x": rng.normal(size=1_000), "c": rng.choice(["a", "b", None], 1_000), "n": range(1_000)}
+    )
+    whole = content_hash_of_frame(df)
+    for size in (1, 7, 250, 999):
+        digest, rows = content_hash_of_chunks(
+            df.iloc[i : i + size] for i in range(0, len(df), size)
+        )
+        assert (digest, rows) == (whole, 1_000)
+    swapped = df.copy()
+    swapped.loc[[10, 11], "x"] = swapped.loc[[11, 10], "x"].to_numpy()
+    assert content_hash_of_chunks([swapped.iloc[:500], swapped.iloc[500:]])[0] != whole

@@ -1,0 +1,293 @@
+"""One window too large to load whole: the stages of :func:`engine.evaluate_window`, streamed.
+
+The window and the reference are read as chunks of rows, never whole: one pass over the window
+profiles it and keeps a bounded uniform sample (for the schema check and the HTML report) and
+the few columns quality needs; drift reads the columns in groups sized to a memory budget
+(:mod:`monitoring_lib.drift_stream`). Peak memory follows the chunk size and the budget, not
+the window. The records are those :func:`engine.evaluate_window` gives for the same rows: drift
+and quality exactly, profiles within sketch error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from monitoring_lib import data_quality, profiling, reports
+from monitoring_lib.artifacts import model_folder
+from monitoring_lib.drift_stream import ColumnReader, compute_drift_streamed
+from monitoring_lib.engine import (
+    ReferenceProfileInfo,
+    Stopwatch,
+    WindowEvaluation,
+    expected_columns,
+    prediction_drift_column,
+    quality_records,
+    row_count_record,
+)
+from monitoring_lib.loading import load_labels, prediction_columns
+from monitoring_lib.sources import (
+    SourceError,
+    count_rows,
+    describe,
+    iter_source,
+    window_filter,
+)
+from monitoring_lib.spec import MonitorSpec, Task
+from monitoring_lib.windows import Window
+
+
+def reference_columns(spec: MonitorSpec) -> list[str]:
+    """The reference columns a run reads: features, prediction(s) and target."""
+    wanted = prediction_columns(spec)[2:]
+    return wanted + ([spec.columns.target] if spec.columns.target else [])
+
+
+def rows_to_evaluate(spec: MonitorSpec, window: Window) -> tuple[int, int]:
+    """(window rows, reference rows), counted without loading either."""
+    columns = spec.columns
+    window_rows = count_rows(
+        spec.sources.predictions,
+        spec.base_dir,
+        "predictions",
+        columns=[columns.timestamp],
+        time_filter=window_filter(spec, window),
+    )
+    reference_rows = count_rows(
+        spec.sources.reference, spec.base_dir, "reference", columns=columns.features[:1]
+    )
+    return window_rows, reference_rows
+
+
+def needs_streaming(spec: MonitorSpec, window_rows: int, reference_rows: int) -> bool:
+    """Whether a window is read in chunks rather than loaded whole (see ``memory`` in the spec)."""
+    return window_rows + reference_rows > spec.memory.max_rows_in_memory
+
+
+class UniformSample:
+    """A uniform sample without replacement of rows seen chunk by chunk: the ``size`` rows with
+    the smallest random keys. Only rows whose key beats the current cut are copied."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.rng = size, np.random.default_rng(seed)
+        self.frame: pd.DataFrame | None = None
+        self.keys = np.empty(0)
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        keys = self.rng.random(len(chunk))
+        if self.frame is not None and len(self.frame) >= self.size:
+            beats = keys < self.keys.max()
+            chunk, keys = chunk.loc[beats], keys[beats]
+        if self.frame is None:
+            frame = chunk.reset_index(drop=True)
+        else:
+            frame = pd.concat([self.frame, chunk], ignore_index=True)
+        keys = np.concatenate([self.keys, keys])
+        if len(frame) > self.size:
+            keep = np.sort(np.argpartition(keys, self.size)[: self.size])
+            frame, keys = frame.iloc[keep].reset_index(drop=True), keys[keep]
+        self.frame, self.keys = frame, keys
+
+    def result(self, columns: Sequence[str]) -> pd.DataFrame:
+        if self.frame is None:
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+        return self.frame
+
+
+def _reader(spec: MonitorSpec, window: Window | None, labels: pd.DataFrame | None) -> ColumnReader:
+    """Chunks of the predictions (in the window) or of the reference, with labels joined."""
+    columns, chunk_rows = spec.columns, spec.memory.chunk_rows
+
+    def read(names: Sequence[str]) -> Iterator[pd.DataFrame]:
+        wanted = list(names)
+        if window is None:
+            yield from iter_source(
+                spec.sources.reference, spec.base_dir, "reference", columns=wanted,
+                chunk_rows=chunk_rows,
+            )  # fmt: skip
+            return
+        join = labels is not None and columns.target in wanted
+        read_names = [c for c in wanted if not (join and c == columns.target)]
+        read_names = list(dict.fromkeys([*read_names, columns.timestamp, columns.id]))
+        for chunk in iter_source(
+            spec.sources.predictions, spec.base_dir, "predictions", columns=read_names,
+            time_filter=window_filter(spec, window), chunk_rows=chunk_rows,
+        ):  # fmt: skip
+            if join and labels is not None and columns.id in chunk.columns:
+                chunk = chunk.merge(labels, on=columns.id, how="left", validate="many_to_one")
+            yield chunk[[c for c in wanted if c in chunk.columns]]
+
+    return read
+
+
+def _window_labels(
+    spec: MonitorSpec, window: Window, as_of: datetime | None
+) -> pd.DataFrame | None:
+    if spec.sources.labels is None or spec.columns.target is None:
+        return None
+    id_column = spec.columns.id
+    ids = [
+        chunk[id_column]
+        for chunk in _reader(spec, window, None)([id_column])
+        if id_column in chunk.columns
+    ]
+    return load_labels(spec, pd.concat(ids) if ids else pd.Series(dtype="object"), as_of)
+
+
+@dataclass
+class _WindowPass:
+    """What one read of the whole window keeps besides its profile."""
+
+    rows: int
+    sample: pd.DataFrame
+    quality: pd.DataFrame
+    columns: list[str]
+
+
+def _quality_columns(spec: MonitorSpec) -> list[str]:
+    columns = spec.columns
+    if columns.target is None or columns.prediction is None:
+        return []
+    probability = columns.probability if spec.task is not Task.REGRESSION else None
+    extra = [probability] if isinstance(probability, str) else list((probability or {}).values())
+    return [columns.target, columns.prediction, *extra]
+
+
+def _profile_window(
+    spec: MonitorSpec, read: ColumnReader, wanted: list[str]
+) -> tuple[profiling.DatasetProfileView, _WindowPass]:
+    sample = UniformSample(spec.drift.report_sample_size, spec.drift.seed + 1)
+    quality_names = _quality_columns(spec)
+    quality: list[pd.DataFrame] = []
+    seen: dict[str, None] = {}
+    rows = 0
+
+    def tapped() -> Iterator[pd.DataFrame]:
+        nonlocal rows
+        for chunk in read(wanted):
+            rows += len(chunk)
+            seen.update(dict.fromkeys(map(str, chunk.columns)))
+            sample.add(chunk)
+            quality.append(chunk[[c for c in quality_names if c in chunk.columns]])
+            yield chunk
+
+    view = profiling.profile_chunks(tapped())
+    quality_frame = pd.concat(quality, ignore_index=True) if quality else pd.DataFrame()
+    return view, _WindowPass(rows, sample.result(wanted), quality_frame, list(seen))
+
+
+def _reference_pass(
+    spec: MonitorSpec, read: ColumnReader, wanted: list[str]
+) -> tuple[str, int, pd.DataFrame]:
+    """Content hash, row count and a uniform sample of the reference, in one read."""
+    sample = UniformSample(spec.drift.report_sample_size, spec.drift.seed)
+
+    def tapped() -> Iterator[pd.DataFrame]:
+        for chunk in read(wanted):
+            sample.add(chunk)
+            yield chunk
+
+    digest, rows = profiling.content_hash_of_chunks(tapped())
+    where = describe(spec.sources.reference, spec.base_dir)
+    if rows == 0:
+        raise SourceError(f"reference source {where} has no rows")
+    frame = sample.result(wanted)
+    absent = [c for c in spec.columns.features if c not in frame.columns]
+    if absent:
+        raise SourceError(
+            f"reference source {where}: no column {', '.join(repr(c) for c in absent)}; "
+            f"it has {list(frame.columns)}"
+        )
+    return digest, rows, frame
+
+
+def _is_numeric(frame: pd.DataFrame, name: str | None) -> bool:
+    """How :func:`drift.column_specs` types a prediction or target: by the reference's dtype."""
+    if name is None or name not in frame.columns:
+        return False
+    dtype = frame[name].dtype
+    return bool(pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
+
+
+def evaluate_window_streamed(
+    spec: MonitorSpec,
+    window: Window,
+    *,
+    artifacts: Path,
+    as_of: datetime | None = None,
+    write_report: bool = True,
+) -> WindowEvaluation:
+    """Profile, check, measure drift and quality of a window read in chunks and column groups."""
+    clock = Stopwatch()
+    columns, settings = spec.columns, spec.drift
+    folder = model_folder(artifacts, spec.name)
+    label = window.label.replace(" ", "T").replace(":", "")
+    ref_read = _reader(spec, None, None)
+    ref_wanted = reference_columns(spec)
+    digest, ref_rows, ref_sample = clock.run(
+        "reference_hash", lambda: _reference_pass(spec, ref_read, ref_wanted)
+    )
+    ref_view, ref_path = clock.run(
+        "reference_profile",
+        lambda: profiling.cached_reference_view_of_chunks(
+            lambda: ref_read(ref_wanted), folder / "reference", content_hash=digest
+        ),
+    )
+    labels = clock.run("labels", lambda: _window_labels(spec, window, as_of))
+    read = _reader(spec, window, labels)
+    wanted = expected_columns(spec)
+    view, seen = clock.run("profile", lambda: _profile_window(spec, read, wanted))
+    profile_path = profiling.write_view(view, folder / "profiles" / f"{label}.bin")
+    records = [row_count_record(seen.rows)]
+    with clock.stage("schema"):
+        records += data_quality.check_schema(
+            seen.sample[[c for c in seen.columns if c in seen.sample.columns]],
+            expected_columns=wanted,
+            reference_dtypes=data_quality.column_kinds(ref_sample),
+        )
+    with clock.stage("data_quality"):
+        records += profiling.summary_records(
+            view, numerical=columns.numerical, categorical=columns.categorical
+        )
+        constraints = data_quality.derive_constraints(
+            ref_view, numerical=columns.numerical, categorical=columns.categorical
+        )
+        records += data_quality.check_constraints(view, constraints)
+    prediction = prediction_drift_column(spec)
+    with clock.stage("drift"):
+        records += compute_drift_streamed(
+            ref_read,
+            read,
+            reference_rows=ref_rows,
+            window_rows=seen.rows,
+            numerical=columns.numerical,
+            categorical=columns.categorical,
+            prediction=prediction,
+            target=columns.target,
+            prediction_is_numeric=_is_numeric(ref_sample, prediction),
+            target_is_numeric=_is_numeric(ref_sample, columns.target),
+            segments=columns.segments,
+            settings=settings,
+            budget_mb=spec.memory.drift_budget_mb,
+        )
+    records += clock.run("quality", lambda: quality_records(spec, seen.quality))
+    report_path, report_rows = None, None
+    if write_report and seen.rows:
+        info = clock.run(
+            "report",
+            lambda: reports.write_drift_report(
+                ref_sample, seen.sample, numerical=columns.numerical,
+                categorical=columns.categorical, path=folder / "reports" / f"{label}.html",
+                sample_size=settings.report_sample_size, seed=settings.seed,
+            ),
+        )  # fmt: skip
+        report_path, report_rows = info.path, info.current_rows_used
+    reference = ReferenceProfileInfo(digest, ref_path, ref_rows)
+    return WindowEvaluation(
+        records, seen.rows, profile_path, report_path, report_rows, reference, clock.timings
+    )
