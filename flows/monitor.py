@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from driftwise import __version__
 from flows.retrain import RetrainParams, retrain_model
 from flows.rollback import RollbackParams, rollback_model
+from monitoring_lib.engine_stream import needs_streaming
 from monitoring_lib.logs import configure_logging, log_context
 from monitoring_lib.policy import Decision, Evaluation
 from monitoring_lib.settings import DriftwiseSettings
@@ -21,7 +22,9 @@ from monitoring_lib.windows import Window, resolve_window
 from tasks.actions import mark_good_task
 from tasks.artifacts import publish_artifacts_task
 from tasks.monitoring import (
+    count_rows_task,
     deliver_alerts_task,
+    evaluate_window_streamed_task,
     evaluate_window_task,
     load_reference_task,
     load_window_task,
@@ -114,11 +117,17 @@ def _monitor_window(
     if params.relabel_days:
         since = window.start - timedelta(days=params.relabel_days)
         refresh_labels_task(spec, params.labels_as_of, since)
-    data = load_window_task(spec, window, params.labels_as_of)
-    reference = load_reference_task(spec)
-    evaluation = evaluate_window_task(
-        spec, data, reference, settings.artifacts, params.write_report
-    )
+    window_rows, reference_rows = count_rows_task(spec, window)
+    if needs_streaming(spec, window_rows, reference_rows):
+        evaluation = evaluate_window_streamed_task(
+            spec, window, params.labels_as_of, settings.artifacts, params.write_report
+        )
+    else:
+        data = load_window_task(spec, window, params.labels_as_of)
+        reference = load_reference_task(spec)
+        evaluation = evaluate_window_task(
+            spec, data, reference, settings.artifacts, params.write_report
+        )
 
     run = RunInfo(
         status="succeeded",

@@ -20,6 +20,7 @@ from monitoring_lib.alert_delivery import (
 )
 from monitoring_lib.alerts import AlertContext, Breach, plan_alerts
 from monitoring_lib.engine import WindowEvaluation, evaluate_window
+from monitoring_lib.engine_stream import evaluate_window_streamed, rows_to_evaluate
 from monitoring_lib.labels import refresh_labels
 from monitoring_lib.loading import WindowData, load_reference, load_window
 from monitoring_lib.persist import WindowOutcome, persist_window
@@ -60,6 +61,29 @@ def evaluate_window_task(
 ) -> WindowEvaluation:
     evaluation = evaluate_window(
         spec, data, reference, artifacts=artifacts, write_report=write_report
+    )
+    get_run_logger().info("stage timings (s): %s", evaluation.timings)
+    return evaluation
+
+
+@task(name="count rows", cache_policy=NO_CACHE)
+def count_rows_task(spec: MonitorSpec, window: Window) -> tuple[int, int]:
+    """(window rows, reference rows), which decide whether the run loads its data whole."""
+    window_rows, reference_rows = rows_to_evaluate(spec, window)
+    get_run_logger().info(
+        "%s %s: %d predictions, reference %d rows", spec.name, window.label, window_rows,
+        reference_rows,
+    )  # fmt: skip
+    return window_rows, reference_rows
+
+
+@task(name="profile, check, drift, quality (in chunks)", cache_policy=NO_CACHE)
+def evaluate_window_streamed_task(
+    spec: MonitorSpec, window: Window, as_of: datetime | None, artifacts: Path, write_report: bool
+) -> WindowEvaluation:
+    """The same stages on a window read in chunks and column groups instead of loaded whole."""
+    evaluation = evaluate_window_streamed(
+        spec, window, artifacts=artifacts, as_of=as_of, write_report=write_report
     )
     get_run_logger().info("stage timings (s): %s", evaluation.timings)
     return evaluation

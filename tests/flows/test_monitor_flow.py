@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
 from prefect.flow_engine import run_flow
 from prefect.states import Scheduled
 from sqlalchemy import Engine, func, select, text
@@ -120,3 +125,33 @@ def test_a_failed_write_leaves_nothing_and_the_rerun_completes(
             connection.execute(text("DROP FUNCTION fail_profile()"))
     monitor_model(params)
     assert len(metric_rows(pg_store)) > 100
+
+
+def test_a_window_over_the_memory_limit_is_read_in_chunks_with_the_same_verdicts(
+    tmp_path: Path, pg_store: Engine
+) -> None:
+    """Above ``memory.max_rows_in_memory`` the run streams; drift and quality rows stay equal."""
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "streamed").mkdir()
+    whole_spec = write_spec_file(tmp_path / "whole", DAYS)
+    memory = {"max_rows_in_memory": 1_000, "chunk_rows": 120, "drift_budget_mb": 1}
+    streamed_spec = write_spec_file(tmp_path / "streamed", DAYS, extra={"memory": memory})
+    rows = {}
+    for label, path in (("whole", whole_spec), ("streamed", streamed_spec)):
+        state = monitor_model(
+            MonitorParams(spec_path=str(path), window_date=DAYS[1], write_report=False),
+            return_state=True,
+        )
+        rows[label] = [row for row in metric_rows(pg_store) if not row[1].startswith("profile.")]
+
+        async def task_names(flow_run_id: object = state.state_details.flow_run_id) -> set[str]:
+            async with get_client() as client:
+                runs = await client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+                )
+            return {run.name.rsplit("-", 1)[0] for run in runs}
+
+        streamed_task = "profile, check, drift, quality (in chunks)" in asyncio.run(task_names())
+        assert streamed_task is (label == "streamed")
+    assert any(row[1] == "drift.score" for row in rows["whole"])
+    assert rows["streamed"] == rows["whole"]
