@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,8 @@ MB = 1024 * 1024
 CARDINALITIES = (5, 12, 30, 60, 150)
 """Categories per categorical column, cycled: moderate cardinality, as codes and segments are."""
 REFERENCE, WINDOW = 0, 1
+DAY = date(2024, 5, 1)
+"""The window's day: its rows' timestamps spread evenly over it."""
 STAGES = (
     "reference profile",
     "window profile",
@@ -41,6 +44,7 @@ STAGES = (
     "drift streamed",
     "drift in memory",
     "evidently preset",
+    "monitor run",
 )
 
 
@@ -100,11 +104,16 @@ def write_side(side: int, rows: int, args: argparse.Namespace) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    writer = None
+    writer, first_id = None, 0
     for index, size in enumerate(chunk_sizes(rows, args.chunk_rows)):
-        table = pa.Table.from_pandas(
-            make_chunk(side, index, size, args.cols, args.seed), preserve_index=False
-        )
+        chunk = make_chunk(side, index, size, args.cols, args.seed)
+        chunk["score"] = 1.0 / (1.0 + np.exp(-(chunk["n0"].to_numpy() - 50.0) / 10.0))
+        if side == WINDOW:  # what a prediction log carries besides the features
+            chunk["id"] = np.arange(first_id, first_id + size, dtype=np.int64)
+            offsets = (chunk["id"].to_numpy() * (86_400_000_000 // max(rows, 1))).astype(np.int64)
+            chunk["ts"] = pd.Timestamp(DAY, tz="UTC") + pd.to_timedelta(offsets, unit="us")
+            first_id += size
+        table = pa.Table.from_pandas(chunk, preserve_index=False)
         if writer is None:
             writer = pq.ParquetWriter(data_path(args.workdir, side), table.schema)
         writer.write_table(table)
@@ -171,9 +180,10 @@ def _profile_stage(side: int, args: argparse.Namespace) -> tuple[Callable[[], st
 
     source = ParquetSide(side, args)
     target = Path(args.workdir) / ("reference.bin" if side == REFERENCE else "window.bin")
+    numerical, categorical = column_names(args.cols)
 
     def run() -> str:
-        view = profile_chunks(source(), workers=args.workers)
+        view = profile_chunks(source([*numerical, *categorical]), workers=args.workers)
         write_view(view, target)
         return f"workers={args.workers}"
 
@@ -223,6 +233,46 @@ def _streamed_stage(args: argparse.Namespace) -> tuple[Callable[[], str], Parque
     return run, window
 
 
+def _monitor_stage(args: argparse.Namespace) -> Callable[[], str]:
+    """A whole monitor run's evaluation of the window, as the flow makes it above the spec's
+    ``memory.max_rows_in_memory``: profiles, checks, drift, HTML report (no store, no labels)."""
+    from monitoring_lib.engine_stream import evaluate_window_streamed
+    from monitoring_lib.spec import parse_spec
+    from monitoring_lib.windows import window_starting_on
+
+    numerical, categorical = column_names(args.cols)
+    spec = parse_spec(
+        {
+            "name": "bench",
+            "task": "binary",
+            "window": {"length": "1d", "timezone": "UTC"},
+            "sources": {
+                "predictions": {"path": "window.parquet"},
+                "reference": {"path": "reference.parquet"},
+            },
+            "columns": {
+                "timestamp": "ts",
+                "id": "id",
+                "prediction": "score",
+                "numerical": numerical,
+                "categorical": categorical,
+            },
+            "memory": {"chunk_rows": args.chunk_rows, "drift_budget_mb": args.budget_mb},
+        },
+        base_dir=Path(args.workdir),
+    )
+    window = window_starting_on(DAY, pd.Timedelta(days=1).to_pytimedelta(), "UTC")
+
+    def run() -> str:
+        evaluation = evaluate_window_streamed(
+            spec, window, artifacts=Path(args.workdir) / "artifacts"
+        )
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in evaluation.timings.items())
+        return f"{_drifted(evaluation.records)} columns drifted; seconds per stage: {stages}"
+
+    return run
+
+
 def _in_memory_stage(args: argparse.Namespace) -> Callable[[], str]:
     from monitoring_lib.drift import compute_drift
 
@@ -253,6 +303,8 @@ def run_stage(args: argparse.Namespace) -> dict[str, object]:
         reference = ParquetSide(REFERENCE, args).whole()
         current = ParquetSide(WINDOW, args).whole()
         run = lambda: _run_evidently(reference, current, args.cols)  # noqa: E731
+    elif args.stage == "monitor run":
+        run = _monitor_stage(args)
     elif args.stage == "drift streamed":
         run, source = _streamed_stage(args)
     else:
@@ -311,6 +363,7 @@ def wanted_stages(args: argparse.Namespace) -> list[str]:
     limit = {"no": 0, "auto": 50_000_000, "yes": 1_000_000 * 10_000}[args.evidently]
     if args.rows <= 1_000_000 and args.rows * args.cols <= limit:
         stages.append("evidently preset")
+    stages.append("monitor run")
     return [s for s in stages if s == "write data" or not args.only or s in args.only]
 
 
