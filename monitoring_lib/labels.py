@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitoring_lib.engine import quality_records
-from monitoring_lib.loading import load_window
+from monitoring_lib.loading import load_window, scoring_columns
 from monitoring_lib.spec import MonitorSpec
 from monitoring_lib.store.repository import model_id, replace_metric_families, stored_windows
 from monitoring_lib.windows import Window
@@ -44,7 +44,7 @@ def refresh_labels(
     outcomes = []
     for stored in windows:
         window = Window(stored.start, stored.end, spec.window.timezone)
-        data = load_window(spec, window, as_of=as_of)
+        data = load_window(spec, window, as_of=as_of, columns=scoring_columns(spec))
         grew = stored.labelled_rows is None or data.labelled_rows > stored.labelled_rows
         if grew and model is not None:
             with sessions.begin() as session:

@@ -60,11 +60,19 @@ def prediction_columns(spec: MonitorSpec) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def scoring_columns(spec: MonitorSpec) -> list[str]:
+    """The prediction-log columns model quality needs: no features."""
+    return [c for c in prediction_columns(spec) if c not in spec.columns.features]
+
+
 def iter_window_chunks(
-    spec: MonitorSpec, window: Window, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    spec: MonitorSpec,
+    window: Window,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    columns: list[str] | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """The window's predictions in chunks, for windows larger than memory."""
-    wanted = prediction_columns(spec)
+    """The window's predictions in chunks (``columns`` only, default all the spec names)."""
+    wanted = list(columns) if columns is not None else prediction_columns(spec)
     if spec.columns.target:
         wanted.append(spec.columns.target)
     yield from iter_source(
@@ -77,10 +85,22 @@ def iter_window_chunks(
     )
 
 
-def load_window(spec: MonitorSpec, window: Window, *, as_of: datetime | None = None) -> WindowData:
-    """The window's predictions, with the labels that had arrived by ``as_of`` (default: all)."""
-    expected = prediction_columns(spec)
-    frame = read_all(iter_window_chunks(spec, window), expected)
+def load_window(
+    spec: MonitorSpec,
+    window: Window,
+    *,
+    as_of: datetime | None = None,
+    columns: list[str] | None = None,
+) -> WindowData:
+    """The window's predictions, with the labels that had arrived by ``as_of`` (default: all).
+
+    ``columns`` narrows what is read (e.g. :func:`scoring_columns` to rescore quality without
+    loading the features of a large window).
+    """
+    expected = list(columns) if columns is not None else prediction_columns(spec)
+    frame = read_all(
+        iter_window_chunks(spec, window, spec.memory.chunk_rows, columns=expected), expected
+    )
     for required in (spec.columns.timestamp, spec.columns.id):
         if required not in frame.columns and len(frame):
             raise SourceError(

@@ -14,9 +14,10 @@ from monitoring_lib.loading import (
     iter_window_chunks,
     load_reference,
     load_window,
+    scoring_columns,
 )
-from monitoring_lib.sources import SourceError
-from monitoring_lib.spec import MonitorSpec, parse_spec
+from monitoring_lib.sources import SourceError, count_rows, window_filter
+from monitoring_lib.spec import FileSource, MonitorSpec, parse_spec
 from monitoring_lib.windows import window_starting_on
 
 BERLIN = "Europe/Berlin"
@@ -276,3 +277,29 @@ def test_sql_errors_hide_the_password(tmp_path: Path) -> None:
         load_window(spec, window_starting_on(date(2024, 6, 2), DAY, "UTC"))
     assert "hunter2" not in str(caught.value)
     assert "***" in str(caught.value)
+
+
+def test_scoring_columns_skip_the_features_and_keep_the_labels(project: Path) -> None:
+    spec = make_spec(project)
+    window = window_starting_on(date(2024, 10, 26), DAY, BERLIN)
+    everything = load_window(spec, window)
+    scoring = load_window(spec, window, columns=scoring_columns(spec))
+    assert not set(spec.columns.features) & set(scoring.frame.columns)
+    assert scoring.missing_columns == ()
+    assert scoring.labelled_rows == everything.labelled_rows == 12
+    shared = list(scoring.frame.columns)
+    pd.testing.assert_frame_equal(scoring.frame, everything.frame[shared])
+
+
+def test_row_counts_match_the_loaded_window_for_parquet_and_csv(project: Path) -> None:
+    spec = make_spec(project)
+    window = window_starting_on(date(2024, 10, 27), DAY, BERLIN)
+    expected = len(load_window(spec, window).frame)
+    log = pd.concat([pd.read_parquet(p) for p in sorted((project / "preds").glob("*.parquet"))])
+    (project / "csv").mkdir()
+    log.to_csv(project / "csv" / "log.csv", index=False)
+    for source in (spec.sources.predictions, FileSource(path="csv/log.csv")):
+        counted = count_rows(
+            source, project, "predictions", columns=["ts"], time_filter=window_filter(spec, window)
+        )
+        assert counted == expected == 25  # 27 October 2024 in Berlin lasts 25 hours
