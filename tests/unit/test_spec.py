@@ -183,3 +183,18 @@ def test_drift_settings_reach_the_spec() -> None:
     )
     assert spec.drift.method == "psi"
     assert spec.drift.method_for("age") == "ks"
+
+
+def test_the_readme_spec_example_is_a_valid_spec() -> None:
+    """The spec users copy from the README must parse, every optional section included."""
+    import re
+
+    import yaml
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    found = re.search(r"## The monitor spec.*?```yaml\n(.*?)```", readme, re.S)
+    assert found is not None
+    spec = parse_spec(yaml.safe_load(found.group(1)), source="README.md")
+    assert spec.memory.max_rows_in_memory == 1_000_000
+    assert spec.actions.retrain is not None
+    assert spec.alerts.channels
