@@ -2,7 +2,16 @@
 
 The constraints are derived once from the reference profile and stored as JSON, so a window is
 judged against the data the model was trained on, not against hand-written thresholds. They are
-evaluated on the window's profile with whylogs' constraints API; no raw rows are needed.
+evaluated on the window's whylogs profile; no raw rows are needed.
+
+A range rule judges the share of a window's values outside the reference's widened range, not
+its single most extreme value: a larger window reaches further into a heavy tail (log-normal
+amounts, counts), so "any value outside" fails more often the larger the window even when
+nothing changed. A unit change, a sign flip, a feature scaled by 100 or a burst of sentinel
+values moves a share of the rows, and that share is what fails the rule. The range stays the
+reference's widened [min, max] rather than, say, its 0.1%-99.9% quantiles: those leave about 0.1%
+of a heavy-tailed column outside by construction, so a window of a few hundred rows would fail
+on a single ordinary tail value.
 """
 
 from __future__ import annotations
@@ -30,14 +39,42 @@ KINDS = ("numeric", "string", "bool", "datetime", "mixed", "other")
 _LISTED_LIMIT = 20
 """At most this many offending values or columns are listed in a record's details."""
 
+DEFAULT_RANGE_MARGIN = 0.1
+DEFAULT_RANGE_TOLERANCE = 0.005
+"""Share of a window's values allowed outside the range before the rule fails.
+
+Above the 0.35% rank error (99% confidence) of the window's KLL sketch (k=1024), so the sketch's
+estimate alone cannot fail a window; low enough that sentinels in 1% of the rows fail it when
+the reference has thousands of values (a smaller one adds to it, see ``_range_tolerance``).
+"""
+
+_UNSEEN_SHARE_99 = 6.64
+"""The share of a distribution outside the range of n values drawn from it follows Beta(2, n-1);
+it is below 6.64/(n+1) for 99% of references, so tiny references are not failed for being tiny.
+"""
+
+_MAX_RANGE_TOLERANCE = 0.5
+"""A reference-size allowance never lets more than half the window out of range unnoticed."""
+
 
 @dataclass(frozen=True, slots=True)
 class RangeRule:
+    """Fails a window when more than ``tolerance`` of its values lie outside [lower, upper].
+
+    [lower, upper] is the reference's [min, max] widened by ``margin`` of its width on each side.
+    ``tolerance`` includes the allowance for a small reference of ``reference_n`` values; 0 is
+    the strict rule (any value outside fails). ``reference_n`` is None in rules stored before it
+    was recorded.
+    """
+
     column: str
     lower: float
     upper: float
     reference_min: float
     reference_max: float
+    tolerance: float = DEFAULT_RANGE_TOLERANCE
+    margin: float = DEFAULT_RANGE_MARGIN
+    reference_n: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,32 +94,40 @@ class SkippedRule:
 
 @dataclass(frozen=True, slots=True)
 class ConstraintSet:
-    """The constraints learnt from a reference profile; stored as JSON next to it."""
+    """The constraints learnt from a reference profile; stored as JSON next to it.
+
+    ``range_margin`` and ``range_tolerance`` are the settings the range rules were learnt with.
+    """
 
     not_null: tuple[str, ...] = ()
     ranges: tuple[RangeRule, ...] = ()
     categories: tuple[CategoryRule, ...] = ()
     skipped: tuple[SkippedRule, ...] = ()
-    range_margin: float = 0.1
+    range_margin: float = DEFAULT_RANGE_MARGIN
+    range_tolerance: float = DEFAULT_RANGE_TOLERANCE
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> ConstraintSet:
+        """Also reads sets stored before range tolerances: their rules get the default one."""
         try:
             data = json.loads(text)
+            tolerance = float(data.get("range_tolerance", DEFAULT_RANGE_TOLERANCE))
+            stored = {"margin": float(data["range_margin"]), "tolerance": tolerance}
             return cls(
                 not_null=tuple(data["not_null"]),
-                ranges=tuple(RangeRule(**rule) for rule in data["ranges"]),
+                ranges=tuple(RangeRule(**(stored | rule)) for rule in data["ranges"]),
                 categories=tuple(
                     CategoryRule(rule["column"], tuple(rule["allowed"]))
                     for rule in data["categories"]
                 ),
                 skipped=tuple(SkippedRule(**rule) for rule in data["skipped"]),
                 range_margin=float(data["range_margin"]),
+                range_tolerance=tolerance,
             )
-        except (ValueError, TypeError, KeyError) as error:
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise ValueError(f"not a stored constraint set: {error!r}") from error
 
 
@@ -92,14 +137,37 @@ _Rule = str | RangeRule | CategoryRule | SkippedRule
 """A learnt rule; a bare column name is a not-null rule."""
 
 
-def _range_rule(column: str, minimum: float, maximum: float, margin: float) -> RangeRule:
+def _range_tolerance(tolerance: float, reference_n: int) -> float:
+    """``tolerance`` plus the share a reference of ``reference_n`` values may not have covered.
+
+    The allowance is below 0.01% from 100k reference values on; it keeps a range learnt from a
+    few hundred values from failing every window. A tolerance of 0 stays strict.
+    """
+    if tolerance == 0:
+        return 0.0
+    allowance = _UNSEEN_SHARE_99 / (reference_n + 1)
+    return max(tolerance, min(tolerance + allowance, _MAX_RANGE_TOLERANCE))
+
+
+def _range_rule(
+    column: str, minimum: float, maximum: float, n: int, *, margin: float, tolerance: float
+) -> RangeRule:
     """Reference range widened by ``margin`` of its width on each side.
 
     A constant reference column has no width: its value (or 1 when it is 0) stands in, so a
     constant feature is not failed by a rounding difference.
     """
     width = (maximum - minimum) or abs(minimum) or 1.0
-    return RangeRule(column, minimum - margin * width, maximum + margin * width, minimum, maximum)
+    return RangeRule(
+        column,
+        minimum - margin * width,
+        maximum + margin * width,
+        minimum,
+        maximum,
+        tolerance=_range_tolerance(tolerance, n),
+        margin=margin,
+        reference_n=n,
+    )
 
 
 def _category_rule(column: ColumnProfileView, name: str) -> CategoryRule | SkippedRule:
@@ -114,7 +182,13 @@ def _category_rule(column: ColumnProfileView, name: str) -> CategoryRule | Skipp
 
 
 def _column_rules(
-    column: ColumnProfileView, name: str, *, numerical: bool, categorical: bool, margin: float
+    column: ColumnProfileView,
+    name: str,
+    *,
+    numerical: bool,
+    categorical: bool,
+    margin: float,
+    tolerance: float,
 ) -> list[_Rule]:
     counts = column.get_metric("counts")
     rules: list[_Rule] = []
@@ -128,7 +202,8 @@ def _column_rules(
             reason = "the reference column has no numeric values"
             rules.append(SkippedRule(Metric.DQ_RANGE.value, name, reason))
         else:
-            rules.append(_range_rule(name, float(dist.min), float(dist.max), margin))
+            minimum, maximum, n = float(dist.min), float(dist.max), int(dist.n)
+            rules.append(_range_rule(name, minimum, maximum, n, margin=margin, tolerance=tolerance))
     if categorical:
         rules.append(_category_rule(column, name))
     return rules
@@ -139,13 +214,19 @@ def derive_constraints(
     *,
     numerical: Collection[str],
     categorical: Collection[str],
-    range_margin: float = 0.1,
+    range_margin: float = DEFAULT_RANGE_MARGIN,
+    range_tolerance: float = DEFAULT_RANGE_TOLERANCE,
 ) -> ConstraintSet:
     """Learn constraints: no nulls where the reference had none, widened numeric ranges, and the
     categories seen in the reference. Columns the reference cannot support become SKIPPED rules.
+
+    A range rule allows ``range_tolerance`` of a window's values outside (0: none), plus up to
+    6.64/(n+1) for a reference of n values, whose range may have missed that much of the data.
     """
     if not (math.isfinite(range_margin) and range_margin >= 0):
         raise ValueError(f"range_margin must be a finite number >= 0, got {range_margin!r}")
+    if not 0 <= range_tolerance < 1:
+        raise ValueError(f"range_tolerance must be >= 0 and < 1, got {range_tolerance!r}")
     rules: list[_Rule] = []
     for name in dict.fromkeys([*numerical, *categorical]):
         column = reference_view.get_column(name)
@@ -157,6 +238,7 @@ def derive_constraints(
                 numerical=is_numerical,
                 categorical=is_categorical,
                 margin=range_margin,
+                tolerance=range_tolerance,
             )
             continue
         metrics = [Metric.DQ_NOT_NULL, *([Metric.DQ_RANGE] if is_numerical else [])]
@@ -168,6 +250,7 @@ def derive_constraints(
         categories=tuple(rule for rule in rules if isinstance(rule, CategoryRule)),
         skipped=tuple(rule for rule in rules if isinstance(rule, SkippedRule)),
         range_margin=range_margin,
+        range_tolerance=range_tolerance,
     )
 
 
@@ -217,8 +300,20 @@ def _not_null_record(view: DatasetProfileView, check: _Check) -> MetricRecord:
     return check.result(passed, null, observed_null=null, expected_null=0, n=n)
 
 
+def _range_reason(rule: RangeRule, outside: float, minimum: float, maximum: float) -> str:
+    allowed = f"[{rule.lower:.6g}, {rule.upper:.6g}]"
+    if rule.tolerance == 0:
+        return f"values range from {minimum:.6g} to {maximum:.6g}; none may be outside {allowed}"
+    tolerated = f"more than the {rule.tolerance:.2%} tolerated"
+    return f"{outside:.2%} of the values are outside {allowed}, {tolerated}"
+
+
 def _range_record(view: DatasetProfileView, rule: RangeRule, check: _Check) -> MetricRecord:
-    """Value: the share of values outside the allowed range (KLL estimate, exact when small)."""
+    """Value: the share of values outside the allowed range (KLL estimate, exact when small).
+
+    FAILED when that share exceeds the rule's tolerance; with tolerance 0, when any value is
+    outside. ``exact`` says whether the share was counted or estimated by the sketch.
+    """
     column = _window_column(view, check)
     if isinstance(column, MetricRecord):
         return column
@@ -226,17 +321,27 @@ def _range_record(view: DatasetProfileView, rule: RangeRule, check: _Check) -> M
     if dist is None or dist.n == 0:
         return check.without_value(MetricStatus.INSUFFICIENT_DATA, "no numeric value in the window")
     kll = dist.kll.value
-    outside = kll.get_cdf([rule.lower])[0] + 1.0 - kll.get_cdf([rule.upper], True)[0]
-    constraint = constraint_factories.is_in_range(rule.column, rule.lower, rule.upper)
+    estimate = kll.get_cdf([rule.lower])[0] + 1.0 - kll.get_cdf([rule.upper], True)[0]
+    outside = min(1.0, max(0.0, float(estimate)))
+    minimum, maximum = float(dist.min), float(dist.max)
+    inside = rule.lower <= minimum and maximum <= rule.upper
+    passed = inside or (rule.tolerance > 0 and outside <= rule.tolerance)
+    details = {} if passed else {"reason": _range_reason(rule, outside, minimum, maximum)}
     return check.result(
-        _passes(constraint, view),
-        max(0.0, outside),
-        observed_min=float(dist.min),
-        observed_max=float(dist.max),
+        passed,
+        outside,
+        **details,
+        observed_min=minimum,
+        observed_max=maximum,
+        observed_n=int(dist.n),
+        exact=not kll.is_estimation_mode(),
         expected_lower=rule.lower,
         expected_upper=rule.upper,
+        tolerance=rule.tolerance,
+        margin=rule.margin,
         reference_min=rule.reference_min,
         reference_max=rule.reference_max,
+        reference_n=rule.reference_n,
     )
 
 

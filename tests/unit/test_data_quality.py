@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 
 from monitoring_lib.data_quality import (
+    DEFAULT_RANGE_TOLERANCE,
     CategoryRule,
     ConstraintSet,
     RangeRule,
@@ -64,11 +66,20 @@ def by_key(records: list[MetricRecord]) -> dict[tuple[str, str], MetricRecord]:
     return dict(zip(keys, records, strict=True))
 
 
+def bounds(rule: RangeRule) -> tuple[object, ...]:
+    return (rule.column, rule.lower, rule.upper, rule.reference_min, rule.reference_max)
+
+
 def test_rules_are_learnt_from_the_reference(constraints: ConstraintSet) -> None:
     assert constraints.not_null == ("amount", "level", "channel")
-    assert RangeRule("amount", -1.0, 11.0, 0.0, 10.0) in constraints.ranges
+    ranges = {rule.column: rule for rule in constraints.ranges}
+    assert bounds(ranges["amount"]) == ("amount", -1.0, 11.0, 0.0, 10.0)
     # a constant reference column is widened by a share of its value
-    assert RangeRule("level", 4.5, 5.5, 5.0, 5.0) in constraints.ranges
+    assert bounds(ranges["level"]) == ("level", 4.5, 5.5, 5.0, 5.0)
+    assert (ranges["amount"].reference_n, ranges["score"].reference_n) == (400, 392)
+    # 400 reference values may have missed a little of the distribution: more tolerance
+    assert all(rule.tolerance > constraints.range_tolerance for rule in constraints.ranges)
+    assert all(rule.margin == constraints.range_margin for rule in constraints.ranges)
     assert constraints.categories == (CategoryRule("channel", ("phone", "shop", "web")),)
     assert constraints.skipped == ()
 
@@ -223,6 +234,220 @@ def test_integer_categories_match_when_a_missing_value_makes_the_column_float() 
     constraints = derive_constraints(profile_frame(reference), numerical=[], categorical=["grade"])
     records = by_key(check_constraints(profile_frame(window), constraints))
     assert records[(Metric.DQ_ALLOWED_CATEGORIES, "grade")].status is MetricStatus.OK
+
+
+# --- range rules judge a share of the window --------------------------------------------------
+
+TAILS = ["amount", "count", "measure", "spread"]
+
+
+def tails_frame(rng: np.random.Generator, rows: int) -> pd.DataFrame:
+    """Heavy-tailed amounts and counts next to a normal measurement, as in a real feature set."""
+    return pd.DataFrame(
+        {
+            "amount": np.round(rng.lognormal(3.0, 1.0, rows), 2),
+            "count": rng.poisson(20.0, rows),  # int64
+            "measure": rng.normal(50.0, 10.0, rows),
+            "spread": rng.lognormal(0.0, 2.0, rows),
+        }
+    )
+
+
+def tails_constraints(seed: int, range_tolerance: float = DEFAULT_RANGE_TOLERANCE) -> ConstraintSet:
+    reference = profile_frame(tails_frame(np.random.default_rng([seed, 0]), 100_000))
+    return derive_constraints(
+        reference, numerical=TAILS, categorical=[], range_tolerance=range_tolerance
+    )
+
+
+def tails_window(seed: int, rows: int = 1_000_000) -> pd.DataFrame:
+    return tails_frame(np.random.default_rng([seed, 1]), rows)
+
+
+def failed_keys(records: list[MetricRecord]) -> set[tuple[str, str]]:
+    return {(r.metric, r.column) for r in records if r.status is MetricStatus.FAILED}
+
+
+def test_a_large_window_from_the_reference_distribution_passes_its_ranges() -> None:
+    strict_failures: set[tuple[str, str]] = set()
+    for seed in (1, 2, 3):
+        window = profile_frame(tails_window(seed))
+        records = by_key(check_constraints(window, tails_constraints(seed)))
+        ranges = [records[(Metric.DQ_RANGE, column)] for column in TAILS]
+        assert all(r.status is MetricStatus.OK for r in ranges), (seed, ranges)
+        assert all(r.details["exact"] is False for r in ranges)
+        strict = check_constraints(window, tails_constraints(seed, range_tolerance=0.0))
+        strict_failures |= failed_keys(strict)
+    # 1M values reach further into the tails than 100k did: "no value outside" cries wolf
+    assert strict_failures
+    assert {metric for metric, _column in strict_failures} == {Metric.DQ_RANGE}
+
+
+@pytest.fixture(scope="module")
+def tails_rules() -> ConstraintSet:
+    return tails_constraints(0)
+
+
+def sentinels(df: pd.DataFrame) -> None:
+    rows = np.random.default_rng(5).choice(len(df), size=len(df) // 50, replace=False)
+    df.loc[rows, "amount"] = -999.0  # 2% of the rows
+
+
+def cents(df: pd.DataFrame) -> None:
+    df["amount"] *= 100
+
+
+def sign_flip(df: pd.DataFrame) -> None:
+    df["count"] = -df["count"]
+
+
+def squared(df: pd.DataFrame) -> None:
+    df["measure"] **= 2
+
+
+@pytest.mark.parametrize(
+    ("change", "column"),
+    [(sentinels, "amount"), (cents, "amount"), (sign_flip, "count"), (squared, "measure")],
+    ids=["-999 in 2% of rows", "amount times 100", "counts negated", "measure squared"],
+)
+def test_a_broken_column_fails_its_range_in_a_large_window(
+    tails_rules: ConstraintSet, change: Callable[[pd.DataFrame], None], column: str
+) -> None:
+    window = tails_window(0)
+    change(window)
+    records = check_constraints(profile_frame(window), tails_rules)
+    assert failed_keys(records) == {(Metric.DQ_RANGE, column)}
+    record = by_key(records)[(Metric.DQ_RANGE, column)]
+    assert record.value is not None
+    assert record.value > record.details["tolerance"]
+    assert f"{record.details['tolerance']:.2%} tolerated" in record.details["reason"]
+
+
+def test_sentinels_count_as_their_share_of_the_window(tails_rules: ConstraintSet) -> None:
+    window = tails_window(0, rows=200_000)
+    sentinels(window)
+    records = by_key(check_constraints(profile_frame(window), tails_rules))
+    record = records[(Metric.DQ_RANGE, "amount")]
+    assert record.value == pytest.approx(0.02, abs=0.0035)  # the KLL sketch's rank error
+    assert record.details["observed_min"] == -999.0
+    assert record.details["observed_n"] == 200_000
+
+
+def narrow_range(range_tolerance: float = DEFAULT_RANGE_TOLERANCE) -> ConstraintSet:
+    """amount in [0, 10] from 100k values: the allowed range is [-1, 11]."""
+    amount = np.random.default_rng(3).uniform(0.0, 10.0, 100_000)
+    amount[[0, 1]] = [0.0, 10.0]
+    reference = profile_frame(pd.DataFrame({"amount": amount}))
+    return derive_constraints(
+        reference, numerical=["amount"], categorical=[], range_tolerance=range_tolerance
+    )
+
+
+@pytest.mark.parametrize(("outliers", "failed"), [(1, False), (4, False), (6, True), (40, True)])
+def test_a_range_fails_once_the_share_outside_exceeds_the_tolerance(
+    outliers: int, failed: bool
+) -> None:
+    constraints = narrow_range()
+    (rule,) = constraints.ranges
+    assert rule.tolerance == pytest.approx(constraints.range_tolerance, abs=1e-4)
+    amount = np.full(1_000, 5.0)  # few enough values for the sketch to count them exactly
+    amount[:outliers] = 30.0
+    (record,) = [
+        r
+        for r in check_constraints(profile_frame(pd.DataFrame({"amount": amount})), constraints)
+        if r.metric == Metric.DQ_RANGE
+    ]
+    assert record.value == pytest.approx(outliers / 1_000)
+    assert record.details["exact"] is True
+    assert (record.status is MetricStatus.FAILED) is failed
+
+
+def test_a_zero_tolerance_fails_on_any_value_outside() -> None:
+    amount = np.random.default_rng(4).uniform(0.0, 10.0, 100_000)
+    amount[0] = 11.5  # one value in 100k, far below the default tolerance
+    window = profile_frame(pd.DataFrame({"amount": amount}))
+    strict = narrow_range(range_tolerance=0.0)
+    assert strict.ranges[0].tolerance == 0
+    (lenient,) = [
+        r for r in check_constraints(window, narrow_range()) if r.metric == Metric.DQ_RANGE
+    ]
+    (failed,) = [r for r in check_constraints(window, strict) if r.metric == Metric.DQ_RANGE]
+    assert lenient.status is MetricStatus.OK
+    assert failed.status is MetricStatus.FAILED
+    assert "none may be outside [-1, 11]" in failed.details["reason"]
+
+
+def test_a_range_from_a_tiny_reference_tolerates_what_it_could_not_have_seen() -> None:
+    rng = np.random.default_rng(6)
+    reference = profile_frame(pd.DataFrame({"amount": rng.lognormal(3.0, 1.0, 20)}))
+    constraints = derive_constraints(reference, numerical=["amount"], categorical=[])
+    (rule,) = constraints.ranges
+    assert constraints.range_tolerance < rule.tolerance <= 0.5
+    same = pd.DataFrame({"amount": rng.lognormal(3.0, 1.0, 10_000)})
+    for window, status in [(same, MetricStatus.OK), (same * 100, MetricStatus.FAILED)]:
+        records = by_key(check_constraints(profile_frame(window), constraints))
+        assert records[(Metric.DQ_RANGE, "amount")].status is status
+
+
+def test_a_single_reference_value_still_catches_a_scaled_column() -> None:
+    reference = profile_frame(pd.DataFrame({"amount": [40.0]}))
+    constraints = derive_constraints(reference, numerical=["amount"], categorical=[])
+    (rule,) = constraints.ranges
+    assert (rule.lower, rule.upper, rule.tolerance) == (36.0, 44.0, 0.5)
+    for values, status in [([40.0] * 9, MetricStatus.OK), ([4000.0] * 9, MetricStatus.FAILED)]:
+        records = by_key(
+            check_constraints(profile_frame(pd.DataFrame({"amount": values})), constraints)
+        )
+        assert records[(Metric.DQ_RANGE, "amount")].status is status
+
+
+OLD_FORMAT = json.dumps(
+    {
+        "categories": [{"allowed": ["phone", "web"], "column": "channel"}],
+        "not_null": ["amount"],
+        "range_margin": 0.2,
+        "ranges": [
+            {
+                "column": "amount",
+                "lower": -2.0,
+                "upper": 12.0,
+                "reference_min": 0.0,
+                "reference_max": 10.0,
+            }
+        ],
+        "skipped": [{"column": "score", "metric": "dq.range", "reason": "no values"}],
+    }
+)
+"""A constraint set as stored before range rules had a tolerance."""
+
+
+def test_a_constraint_set_stored_before_tolerances_loads_with_the_default() -> None:
+    loaded = ConstraintSet.from_json(OLD_FORMAT)
+    (rule,) = loaded.ranges
+    assert bounds(rule) == ("amount", -2.0, 12.0, 0.0, 10.0)
+    assert (rule.margin, rule.reference_n) == (0.2, None)
+    assert rule.tolerance == loaded.range_tolerance == DEFAULT_RANGE_TOLERANCE > 0
+    assert loaded.categories == (CategoryRule("channel", ("phone", "web")),)
+    assert ConstraintSet.from_json(loaded.to_json()) == loaded
+    one_in_a_thousand = np.full(1_000, 5.0)
+    one_in_a_thousand[0] = 13.0
+    window = pd.DataFrame({"amount": one_in_a_thousand, "channel": "web"})
+    records = by_key(check_constraints(profile_frame(window), loaded))
+    assert records[(Metric.DQ_RANGE, "amount")].status is MetricStatus.OK
+    assert records[(Metric.DQ_RANGE, "amount")].details["reference_n"] is None
+    records = by_key(check_constraints(profile_frame(window.iloc[:4]), loaded))
+    assert records[(Metric.DQ_RANGE, "amount")].status is MetricStatus.FAILED
+
+
+@pytest.mark.parametrize("tolerance", [-0.01, 1.0, float("nan")])
+def test_range_tolerance_must_be_a_share_below_one(tolerance: float) -> None:
+    with pytest.raises(ValueError, match="range_tolerance"):
+        derive_constraints(
+            profile_frame(reference_frame()),
+            numerical=["amount"],
+            categorical=[],
+            range_tolerance=tolerance,
+        )
 
 
 # --- schema ------------------------------------------------------------------------------------
