@@ -138,7 +138,9 @@ class ParquetSide:
 
     def __call__(self, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
         wanted = None if columns is None else [c for c in columns if c in self.dataset.schema.names]
-        batches = self.dataset.to_batches(columns=wanted, batch_size=self.chunk_rows)
+        batches = self.dataset.to_batches(
+            columns=wanted, batch_size=self.chunk_rows, batch_readahead=1, fragment_readahead=1
+        )
         while True:
             started = time.perf_counter()
             batch = next(batches, None)
@@ -148,8 +150,8 @@ class ParquetSide:
                 return
             yield frame
 
-    def whole(self) -> pd.DataFrame:
-        return self.dataset.to_table().to_pandas()
+    def whole(self, columns: Sequence[str]) -> pd.DataFrame:
+        return self.dataset.to_table(columns=list(columns)).to_pandas()
 
 
 def _drifted(records: Sequence[MetricRecord]) -> int:
@@ -257,7 +259,7 @@ def _monitor_stage(args: argparse.Namespace) -> Callable[[], str]:
                 "numerical": numerical,
                 "categorical": categorical,
             },
-            "memory": {"chunk_rows": args.chunk_rows, "drift_budget_mb": args.budget_mb},
+            "memory": {"chunk_rows": args.chunk_rows, "budget_mb": args.budget_mb},
         },
         base_dir=Path(args.workdir),
     )
@@ -277,8 +279,8 @@ def _in_memory_stage(args: argparse.Namespace) -> Callable[[], str]:
     from monitoring_lib.drift import compute_drift
 
     numerical, categorical = column_names(args.cols)
-    reference = ParquetSide(REFERENCE, args).whole()
-    current = ParquetSide(WINDOW, args).whole()
+    reference = ParquetSide(REFERENCE, args).whole([*numerical, *categorical])
+    current = ParquetSide(WINDOW, args).whole([*numerical, *categorical])
 
     def run() -> str:
         records = compute_drift(reference, current, numerical=numerical, categorical=categorical)
@@ -300,8 +302,9 @@ def run_stage(args: argparse.Namespace) -> dict[str, object]:
     elif args.stage == "data quality":
         run = _quality_stage(args)
     elif args.stage == "evidently preset":
-        reference = ParquetSide(REFERENCE, args).whole()
-        current = ParquetSide(WINDOW, args).whole()
+        features = [name for names in column_names(args.cols) for name in names]
+        reference = ParquetSide(REFERENCE, args).whole(features)
+        current = ParquetSide(WINDOW, args).whole(features)
         run = lambda: _run_evidently(reference, current, args.cols)  # noqa: E731
     elif args.stage == "monitor run":
         run = _monitor_stage(args)

@@ -219,19 +219,21 @@ def _column_hashes(series: pd.Series) -> bytes:
 def content_hash_of_chunks(chunks: Iterable[pd.DataFrame]) -> tuple[str, int]:
     """SHA-256 of column names, dtypes and values in row order, and the row count.
 
-    The same rows give the same hash however they are split into chunks, so a reference read
-    whole and one read in chunks share one cached profile. The profile format is part of the
+    The same rows give the same hash however they are split into chunks (of rows, or of
+    columns read one group after another), so a reference read whole and one read in chunks
+    share one cached profile. The profile format is part of the
     key, so a change in how profiles are built is a cache miss.
     """
     columns: dict[str, tuple[str, Any]] = {}
-    rows = 0
+    column_rows: dict[str, int] = {}
     for chunk in chunks:
-        rows += len(chunk)
         for name, series in chunk.items():
             key = str(name)
             if key not in columns:
                 columns[key] = (str(series.dtype), hashlib.sha256())
             columns[key][1].update(_column_hashes(series))
+            column_rows[key] = column_rows.get(key, 0) + len(series)
+    rows = max(column_rows.values(), default=0)
     digest = hashlib.sha256(PROFILE_FORMAT.encode())
     for name, (dtype, column_digest) in columns.items():
         digest.update(f"\x1e{name}\x1f{dtype}\x1f{rows}\x1f".encode())

@@ -189,7 +189,16 @@ def _iter_parquet(
             pa.array(list(id_filter[1])).cast(dataset.schema.field(id_filter[0]).type, safe=False)
         )
         expression = ids if expression is None else expression & ids
-    for batch in dataset.to_batches(columns=wanted, filter=expression, batch_size=chunk_rows):
+    # Arrow reads 16 batches and 4 files ahead by default: a whole window's worth of chunks in
+    # memory at once. One ahead keeps the reader busy while peak memory follows the chunk size.
+    batches = dataset.to_batches(
+        columns=wanted,
+        filter=expression,
+        batch_size=chunk_rows,
+        batch_readahead=1,
+        fragment_readahead=1,
+    )
+    for batch in batches:
         if batch.num_rows:  # files pruned by the filter still yield an empty batch each
             yield batch.to_pandas()
 

@@ -198,8 +198,9 @@ class MemorySpec(_Strict):
     """Window plus reference rows above which a run reads them in chunks and column groups."""
     chunk_rows: int = Field(250_000, ge=1)
     """Rows per chunk when reading in chunks: profiling's memory follows it."""
-    drift_budget_mb: float = Field(512, ge=1)
-    """Working memory of the drift stage's column groups when reading in chunks."""
+    budget_mb: float = Field(512, ge=1)
+    """Working memory when reading in chunks: columns are read (profiled, tested for drift) in
+    groups that fit it."""
 
 
 class MonitorSpec(_Strict):
