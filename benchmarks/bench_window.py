@@ -178,16 +178,19 @@ def _run_evidently(reference: pd.DataFrame, current: pd.DataFrame, cols: int) ->
 
 
 def _profile_stage(side: int, args: argparse.Namespace) -> tuple[Callable[[], str], ParquetSide]:
+    from monitoring_lib.engine_stream import column_groups
     from monitoring_lib.profiling import profile_chunks, write_view
 
     source = ParquetSide(side, args)
     target = Path(args.workdir) / ("reference.bin" if side == REFERENCE else "window.bin")
     numerical, categorical = column_names(args.cols)
+    groups = column_groups([*numerical, *categorical], args.chunk_rows, args.budget_mb)
 
     def run() -> str:
-        view = profile_chunks(source([*numerical, *categorical]), workers=args.workers)
+        chunks = (chunk for group in groups for chunk in source(group))
+        view = profile_chunks(chunks, workers=args.workers)
         write_view(view, target)
-        return f"workers={args.workers}"
+        return f"workers={args.workers}, {len(groups)} column groups (budget {args.budget_mb:g} MB)"
 
     return run, source
 

@@ -308,7 +308,7 @@ def _apply_time_filter(chunk: pd.DataFrame, time_filter: TimeFilter, role: str) 
     )
     inside = (stamps >= pd.Timestamp(time_filter.start)) & (stamps < pd.Timestamp(time_filter.end))
     kept = chunk.loc[inside.to_numpy()].copy()
-    kept[time_filter.column] = stamps[inside].to_numpy()
+    kept[time_filter.column] = stamps[inside].array  # to_numpy() would box each timestamp
     return kept
 
 
