@@ -88,6 +88,21 @@ def row_count_record(rows: int) -> MetricRecord:
     return MetricRecord(Metric.ROW_COUNT, float(rows))
 
 
+def profile_records(
+    spec: MonitorSpec, reference: profiling.DatasetProfileView, view: profiling.DatasetProfileView
+) -> list[MetricRecord]:
+    """The window profile's summary metrics and its checks against constraints learnt from the
+    reference profile: both need profiles only, however the window was read."""
+    columns = spec.columns
+    constraints = data_quality.derive_constraints(
+        reference, numerical=columns.numerical, categorical=columns.categorical
+    )
+    summary = profiling.summary_records(
+        view, numerical=columns.numerical, categorical=columns.categorical
+    )
+    return summary + data_quality.check_constraints(view, constraints)
+
+
 def quality_records(spec: MonitorSpec, frame: pd.DataFrame) -> list[MetricRecord]:
     columns = spec.columns
     if columns.target is None or columns.prediction is None:
@@ -134,14 +149,7 @@ def evaluate_window(
         )
     view = clock.run("profile", lambda: profiling.profile_frame(frame))
     profile_path = profiling.write_view(view, folder / "profiles" / f"{label}.bin")
-    with clock.stage("data_quality"):
-        records += profiling.summary_records(
-            view, numerical=columns.numerical, categorical=columns.categorical
-        )
-        constraints = data_quality.derive_constraints(
-            ref_view, numerical=columns.numerical, categorical=columns.categorical
-        )
-        records += data_quality.check_constraints(view, constraints)
+    records += clock.run("data_quality", lambda: profile_records(spec, ref_view, view))
     with clock.stage("drift"):
         records += drift.compute_drift(
             reference,

@@ -26,6 +26,7 @@ from monitoring_lib.engine import (
     WindowEvaluation,
     expected_columns,
     prediction_drift_column,
+    profile_records,
     quality_records,
     row_count_record,
 )
@@ -292,14 +293,7 @@ def evaluate_window_streamed(
             expected_columns=wanted,
             reference_dtypes=data_quality.column_kinds(ref_sample),
         )
-    with clock.stage("data_quality"):
-        records += profiling.summary_records(
-            view, numerical=columns.numerical, categorical=columns.categorical
-        )
-        constraints = data_quality.derive_constraints(
-            ref_view, numerical=columns.numerical, categorical=columns.categorical
-        )
-        records += data_quality.check_constraints(view, constraints)
+    records += clock.run("data_quality", lambda: profile_records(spec, ref_view, view))
     prediction = prediction_drift_column(spec)
     with clock.stage("drift"):
         records += compute_drift_streamed(
