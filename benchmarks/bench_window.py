@@ -240,7 +240,7 @@ def _streamed_stage(args: argparse.Namespace) -> tuple[Callable[[], str], Parque
 
 def _monitor_stage(args: argparse.Namespace) -> Callable[[], str]:
     """A whole monitor run's evaluation of the window, as the flow makes it above the spec's
-    ``memory.max_rows_in_memory``: profiles, checks, drift, HTML report (no store, no labels)."""
+    ``memory.max_cells_in_memory``: profiles, checks, drift, HTML report (no store, no labels)."""
     from monitoring_lib.engine_stream import evaluate_window_streamed
     from monitoring_lib.spec import parse_spec
     from monitoring_lib.windows import window_starting_on

@@ -66,7 +66,8 @@ def rows_to_evaluate(spec: MonitorSpec, window: Window) -> tuple[int, int]:
 
 def needs_streaming(spec: MonitorSpec, window_rows: int, reference_rows: int) -> bool:
     """Whether a window is read in chunks rather than loaded whole (see ``memory`` in the spec)."""
-    return window_rows + reference_rows > spec.memory.max_rows_in_memory
+    cells = (window_rows + reference_rows) * len(expected_columns(spec))
+    return cells > spec.memory.max_cells_in_memory
 
 
 class UniformSample:

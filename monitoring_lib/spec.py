@@ -194,8 +194,9 @@ class ColumnsSpec(_Strict):
 class MemorySpec(_Strict):
     """When a run stops loading its data whole, and how much its drift stage may hold."""
 
-    max_rows_in_memory: int = Field(1_000_000, ge=1)
-    """Window plus reference rows above which a run reads them in chunks and column groups."""
+    max_cells_in_memory: int = Field(20_000_000, ge=1)
+    """(Window + reference rows) x columns read above which a run reads them in chunks and
+    column groups instead of loading them whole (20M cells: ~0.3-0.6 GB of frames)."""
     chunk_rows: int = Field(250_000, ge=1)
     """Rows per chunk when reading in chunks: profiling's memory follows it."""
     budget_mb: float = Field(512, ge=1)

@@ -130,11 +130,11 @@ def test_a_failed_write_leaves_nothing_and_the_rerun_completes(
 def test_a_window_over_the_memory_limit_is_read_in_chunks_with_the_same_verdicts(
     tmp_path: Path, pg_store: Engine
 ) -> None:
-    """Above ``memory.max_rows_in_memory`` the run streams; drift and quality rows stay equal."""
+    """Above ``memory.max_cells_in_memory`` the run streams; drift and quality rows stay equal."""
     (tmp_path / "whole").mkdir()
     (tmp_path / "streamed").mkdir()
     whole_spec = write_spec_file(tmp_path / "whole", DAYS)
-    memory = {"max_rows_in_memory": 1_000, "chunk_rows": 120, "budget_mb": 1}
+    memory = {"max_cells_in_memory": 1_000, "chunk_rows": 120, "budget_mb": 1}
     streamed_spec = write_spec_file(tmp_path / "streamed", DAYS, extra={"memory": memory})
     rows = {}
     for label, path in (("whole", whole_spec), ("streamed", streamed_spec)):

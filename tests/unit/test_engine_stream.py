@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from monitoring_lib import demo_data
-from monitoring_lib.engine import WindowEvaluation, evaluate_window
+from monitoring_lib.engine import WindowEvaluation, evaluate_window, expected_columns
 from monitoring_lib.engine_stream import (
     GroupedRead,
     UniformSample,
@@ -23,7 +23,7 @@ from monitoring_lib.engine_stream import (
 from monitoring_lib.loading import load_reference, load_window
 from monitoring_lib.records import Metric, MetricRecord
 from monitoring_lib.sources import SourceError
-from monitoring_lib.spec import MonitorSpec
+from monitoring_lib.spec import MemorySpec, MonitorSpec
 from monitoring_lib.windows import window_starting_on
 from tests.credit_world import ZONE, credit_spec, write_project
 
@@ -34,7 +34,7 @@ def _small_chunks(folder: Path, chunk_rows: int = 300) -> MonitorSpec:
     spec = credit_spec(folder)
     # A 1 MB budget: two or three columns per drift group; 300-row chunks give several chunks
     # per pass and one profiling group, 5,000-row chunks two columns per profiling group.
-    memory = {"max_rows_in_memory": 1, "chunk_rows": chunk_rows, "budget_mb": 1}
+    memory = {"max_cells_in_memory": 1, "chunk_rows": chunk_rows, "budget_mb": 1}
     return spec.model_copy(update={"memory": spec.memory.model_copy(update=memory)})
 
 
@@ -133,6 +133,10 @@ def test_rows_are_counted_without_loading(project: Path) -> None:
     assert rows_to_evaluate(spec, window) == (2_000, 8_000)
     assert not needs_streaming(spec, 2_000, 8_000)
     assert needs_streaming(_small_chunks(project), 2_000, 8_000)
+    cells = 10_000 * len(expected_columns(spec))  # the features, ids, scores and the target
+    at_limit = spec.model_copy(update={"memory": MemorySpec(max_cells_in_memory=cells)})
+    assert not needs_streaming(at_limit, 2_000, 8_000)
+    assert needs_streaming(at_limit, 2_001, 8_000)
     empty = window_starting_on(DAY + timedelta(days=30), timedelta(days=1), ZONE)
     assert rows_to_evaluate(spec, empty) == (0, 8_000)
 

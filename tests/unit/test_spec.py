@@ -195,6 +195,6 @@ def test_the_readme_spec_example_is_a_valid_spec() -> None:
     found = re.search(r"## The monitor spec.*?```yaml\n(.*?)```", readme, re.S)
     assert found is not None
     spec = parse_spec(yaml.safe_load(found.group(1)), source="README.md")
-    assert spec.memory.max_rows_in_memory == 1_000_000
+    assert spec.memory.max_cells_in_memory == 20_000_000
     assert spec.actions.retrain is not None
     assert spec.alerts.channels
