@@ -44,10 +44,13 @@ ColumnReader: TypeAlias = Callable[[Sequence[str]], Iterable[pd.DataFrame]]
 """Chunks of rows holding the named columns (those a source lacks are absent); re-callable."""
 Result: TypeAlias = tuple[ColumnSpec, ColumnScore | ColumnProblem]
 
-EXACT_BYTES_PER_ROW = 48
-"""Working memory of exact scoring per row of a column, both sides: the gathered float64 values,
-their finite copy, the sorted copy, uniques and counts, and KS's merged CDF arrays (measured
-peak 38-46 bytes per row on 1M-row columns)."""
+SCORING_BYTES_PER_ROW = 128
+"""Transient memory of exactly scoring one column, per row of window plus reference: its float64
+values and finite copy, sorted copies, uniques and counts, KS's merged CDFs and Wasserstein's
+quantile grid (measured: 1.37 GB for one column of 10M + 1M rows, ~124 bytes a row)."""
+HELD_BYTES_PER_ROW = 24
+"""Memory of each column of a group while it waits to be scored, per row: the gathered column
+(8-byte values or object pointers) and what reading it from Arrow leaves behind."""
 SKETCH_BYTES_PER_REFERENCE_ROW = 64
 """Per reference row of a sketched column: the reference column itself, its sorted values,
 uniques and counts, and the window's counts and sums at each reference value."""
@@ -64,12 +67,16 @@ class GroupPlan:
 def plan_groups(
     specs: Sequence[ColumnSpec], reference_rows: int, window_rows: int, budget_mb: float
 ) -> GroupPlan:
-    """Largest groups whose working memory fits the budget (at least one column per group)."""
+    """Largest groups whose working memory fits the budget (at least one column per group).
+
+    Exact groups hold their columns while one of them at a time is scored, so the budget pays
+    for one column's scoring plus every held column.
+    """
     budget = budget_mb * 1024 * 1024
-    exact_cost = (reference_rows + window_rows) * EXACT_BYTES_PER_ROW
-    if exact_cost <= budget:
+    rows = reference_rows + window_rows
+    if rows * (SCORING_BYTES_PER_ROW + HELD_BYTES_PER_ROW) <= budget:
         mode: Literal["exact", "sketch"] = "exact"
-        size = int(budget // max(exact_cost, 1))
+        size = int((budget - rows * SCORING_BYTES_PER_ROW) // max(rows * HELD_BYTES_PER_ROW, 1))
     else:
         mode = "sketch"
         size = int(budget // max(reference_rows * SKETCH_BYTES_PER_REFERENCE_ROW, 1))

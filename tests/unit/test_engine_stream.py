@@ -32,9 +32,9 @@ DAY = date(2024, 5, 2)
 
 def _small_chunks(folder: Path, chunk_rows: int = 300) -> MonitorSpec:
     spec = credit_spec(folder)
-    # A 1 MB budget: two or three columns per drift group; 300-row chunks give several chunks
-    # per pass and one profiling group, 5,000-row chunks two columns per profiling group.
-    memory = {"max_cells_in_memory": 1, "chunk_rows": chunk_rows, "budget_mb": 1}
+    # A 2 MB budget: three columns per drift group; 300-row chunks give several chunks
+    # per pass and one profiling group, 5,000-row chunks four columns per profiling group.
+    memory = {"max_cells_in_memory": 1, "chunk_rows": chunk_rows, "budget_mb": 2}
     return spec.model_copy(update={"memory": spec.memory.model_copy(update=memory)})
 
 
