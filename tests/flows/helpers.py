@@ -15,6 +15,20 @@ from monitoring_lib import demo_data
 from monitoring_lib.store.models import MetricRow
 from tests.credit_world import credit_spec, write_project
 
+DRIFT_ALERT_POLICY = {
+    "rules": [
+        {
+            "name": "dataset-drift",
+            "metric": "drift.share",
+            "direction": "above",
+            "threshold": 0.25,
+            "severity": "high",
+            "action": "alert",
+        }
+    ]
+}
+"""A policy that alerts (high) once a quarter of the features drift: the changed world does."""
+
 
 def write_spec_file(
     folder: Path,

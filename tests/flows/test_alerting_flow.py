@@ -11,24 +11,12 @@ from sqlalchemy.orm import Session
 
 from flows.monitor import MonitorParams, monitor_model
 from monitoring_lib.store.models import Alert
-from tests.flows.helpers import write_spec_file
+from tests.flows.helpers import DRIFT_ALERT_POLICY, write_spec_file
 from tests.slack_server import SlackTestServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.prefect]
 DAYS = [date(2024, 5, 1) + timedelta(days=i) for i in range(4)]
 TOKEN = "xoxb-111-222-flowtestsecret"
-POLICY = {
-    "rules": [
-        {
-            "name": "dataset-drift",
-            "metric": "drift.share",
-            "direction": "above",
-            "threshold": 0.25,
-            "severity": "high",
-            "action": "alert",
-        },
-    ]
-}
 ALERTS = {
     "runbook_url": "https://runbooks.example.com/credit",
     "channels": [
@@ -41,7 +29,7 @@ def test_a_breach_alerts_once_and_reruns_do_not_repeat(
     tmp_path: Path, pg_store: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = write_spec_file(
-        tmp_path, DAYS, changed_from=DAYS[1], extra={"policy": POLICY, "alerts": ALERTS}
+        tmp_path, DAYS, changed_from=DAYS[1], extra={"policy": DRIFT_ALERT_POLICY, "alerts": ALERTS}
     )
     with SlackTestServer(token=TOKEN, lifetime=300) as slack:
         monkeypatch.setenv("DRIFTWISE_SLACK_TOKEN", TOKEN)
@@ -81,7 +69,10 @@ def test_the_slack_token_can_come_from_a_prefect_secret_block(
     from prefect.blocks.system import Secret
 
     spec = write_spec_file(
-        tmp_path, DAYS[:2], changed_from=DAYS[1], extra={"policy": POLICY, "alerts": ALERTS}
+        tmp_path,
+        DAYS[:2],
+        changed_from=DAYS[1],
+        extra={"policy": DRIFT_ALERT_POLICY, "alerts": ALERTS},
     )
     Secret(value=TOKEN).save("driftwise-slack-token", overwrite=True)
     with SlackTestServer(token=TOKEN, lifetime=300) as slack:

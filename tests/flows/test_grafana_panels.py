@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from flows.monitor import MonitorParams, monitor_model
 from monitoring_lib.actions import ActionKind, ActionStatus, record_action
 from monitoring_lib.store.repository import model_id
-from tests.flows.helpers import write_spec_file
+from tests.flows.helpers import DRIFT_ALERT_POLICY, write_spec_file
 
 pytestmark = [pytest.mark.postgres, pytest.mark.prefect]
 GRAFANA = Path(__file__).resolve().parents[2] / "deployments" / "grafana"
@@ -29,18 +29,6 @@ DASHBOARD = GRAFANA / "dashboards" / "driftwise.json"
 DAYS = [date(2024, 5, 1), date(2024, 5, 2)]
 MODEL = "credit-default"
 TIME_RANGE = ("2024-04-01T00:00:00Z", "2024-06-01T00:00:00Z")
-POLICY = {
-    "rules": [
-        {
-            "name": "dataset-drift",
-            "metric": "drift.share",
-            "direction": "above",
-            "threshold": 0.25,
-            "severity": "high",
-            "action": "alert",
-        }
-    ]
-}
 # The webhook's variable is unset: alerts queue in the outbox and stay there, which is all the
 # annotations need.
 ALERTS = {"channels": [{"type": "webhook", "url_env": "DRIFTWISE_TEST_UNSET_HOOK"}]}
@@ -78,7 +66,7 @@ def spec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def filled(pg_store: Engine, spec_dir: Path) -> Engine:
     """Two windows through the monitor flow (the second drifted: an alert), and a retraining."""
     spec = write_spec_file(
-        spec_dir, DAYS, changed_from=DAYS[1], extra={"policy": POLICY, "alerts": ALERTS}
+        spec_dir, DAYS, changed_from=DAYS[1], extra={"policy": DRIFT_ALERT_POLICY, "alerts": ALERTS}
     )
     for day in DAYS:
         monitor_model(MonitorParams(spec_path=str(spec), window_date=day, write_report=False))
