@@ -225,6 +225,7 @@ def _streamed_stage(args: argparse.Namespace) -> tuple[Callable[[], str], Parque
             window,
             reference_rows=ref_rows,
             window_rows=rows,
+            column_types=pd.DataFrame(),  # no prediction or target to type
             numerical=numerical,
             categorical=categorical,
             budget_mb=args.budget_mb,

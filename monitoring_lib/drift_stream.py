@@ -105,28 +105,21 @@ def compute_drift_streamed(
     window_rows: int,
     numerical: Sequence[str],
     categorical: Sequence[str],
+    column_types: pd.DataFrame,
     prediction: str | None = None,
     target: str | None = None,
-    prediction_is_numeric: bool = True,
-    target_is_numeric: bool = True,
     segments: Sequence[str] = (),
     settings: DriftSettings | None = None,
     budget_mb: float = 512,
 ) -> list[MetricRecord]:
     """Drift records of a window read group by group; equal to ``compute_drift`` in exact mode.
 
-    ``*_is_numeric`` type the prediction and target columns, which ``compute_drift`` reads off
-    the frame's dtypes (a reader has no frame to look at before the first read).
+    ``column_types`` is a frame whose dtypes type the prediction and target columns, as the
+    reference's do in ``compute_drift`` (a sample of the reference serves: a reader has no frame
+    to look at before the first read).
     """
     settings = settings or DriftSettings()
-    kinds = pd.DataFrame(
-        {
-            name: pd.Series(dtype="float64" if numeric else "object")
-            for name, numeric in ((prediction, prediction_is_numeric), (target, target_is_numeric))
-            if name is not None
-        }
-    )
-    specs = column_specs(kinds, numerical, categorical, prediction, target)
+    specs = column_specs(column_types, numerical, categorical, prediction, target)
     plan = plan_groups(specs, reference_rows, window_rows, budget_mb)
     if plan.mode == "sketch":
         sketched = [
@@ -338,32 +331,3 @@ def _score_state(
     if isinstance(ref_counts, ColumnProblem):
         return ref_counts
     return ds.score_categorical_counts(ref_counts, state, method, threshold, options)
-
-
-def compute_drift_chunked(
-    reference: pd.DataFrame,
-    chunks: Callable[[], Iterable[pd.DataFrame]],
-    *,
-    numerical: Sequence[str],
-    categorical: Sequence[str],
-    prediction: str | None = None,
-    target: str | None = None,
-    settings: DriftSettings | None = None,
-) -> list[MetricRecord]:
-    """Drift records of a window read chunk by chunk against an in-memory reference, by sketches.
-
-    Results equal :func:`monitoring_lib.drift.compute_drift` except Wasserstein (see
-    ``drift_stats.wasserstein_from_sketch``). Segments are not computed.
-    """
-    settings = settings or DriftSettings()
-    specs = column_specs(reference, numerical, categorical, prediction, target)
-
-    def ref_reader(names: Sequence[str]) -> Iterable[pd.DataFrame]:
-        yield reference[[n for n in names if n in reference.columns]]
-
-    def window_reader(names: Sequence[str]) -> Iterable[pd.DataFrame]:
-        for chunk in chunks():
-            yield chunk[[n for n in names if n in chunk.columns]]
-
-    results = _sketch_group(ref_reader, window_reader, specs, settings)
-    return records_for_window(results, settings, DATASET)

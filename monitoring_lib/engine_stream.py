@@ -247,14 +247,6 @@ def _reference_pass(
     return digest, rows, frame
 
 
-def _is_numeric(frame: pd.DataFrame, name: str | None) -> bool:
-    """How :func:`drift.column_specs` types a prediction or target: by the reference's dtype."""
-    if name is None or name not in frame.columns:
-        return False
-    dtype = frame[name].dtype
-    return bool(pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
-
-
 def evaluate_window_streamed(
     spec: MonitorSpec,
     window: Window,
@@ -306,8 +298,7 @@ def evaluate_window_streamed(
             categorical=columns.categorical,
             prediction=prediction,
             target=columns.target,
-            prediction_is_numeric=_is_numeric(ref_sample, prediction),
-            target_is_numeric=_is_numeric(ref_sample, columns.target),
+            column_types=ref_sample,
             segments=columns.segments,
             settings=settings,
             budget_mb=spec.memory.budget_mb,

@@ -3,12 +3,14 @@ recorded with a reason."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from monitoring_lib.drift import DriftSettings, compute_drift
-from monitoring_lib.drift_stream import compute_drift_chunked
+from monitoring_lib.drift_stream import compute_drift_streamed
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus, segment_key
 
 NUM = [f"n{i}" for i in range(6)]
@@ -110,12 +112,22 @@ def test_chunked_window_equals_single_pass(method: str) -> None:
         else {},
     )
     whole = _run(ref, cur, settings)
-    parts = compute_drift_chunked(
-        ref,
-        lambda: (cur.iloc[i : i + 400] for i in range(0, len(cur), 400)),
+
+    def chunks(frame: pd.DataFrame) -> Callable[[Sequence[str]], Iterator[pd.DataFrame]]:
+        return lambda names: (
+            frame.iloc[i : i + 400][list(names)] for i in range(0, len(frame), 400)
+        )
+
+    parts = compute_drift_streamed(
+        chunks(ref),
+        chunks(cur),
+        reference_rows=len(ref),
+        window_rows=len(cur),
+        column_types=ref,
         numerical=NUM,
         categorical=CAT,
         settings=settings,
+        budget_mb=0.5,  # below one column's exact cost: every group merges chunk sketches
     )
     assert [(r.metric, r.column, r.status) for r in parts] == [
         (r.metric, r.column, r.status) for r in whole

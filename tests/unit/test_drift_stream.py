@@ -44,6 +44,7 @@ def _streamed(
         cur_reader,
         reference_rows=len(ref),
         window_rows=len(cur),
+        column_types=ref,
         numerical=NUM,
         categorical=CAT,
         budget_mb=budget_mb,
