@@ -178,15 +178,17 @@ class GroupedRead:
     def chunks(self) -> Iterator[pd.DataFrame]:
         for group in self.groups:
             sample, rows, kept = UniformSample(self.sample_size, self.seed), 0, []
+            wanted = [c for c in self.keep if c in group]
             for chunk in self.read(group):
                 rows += len(chunk)
                 self.seen.update(dict.fromkeys(map(str, chunk.columns)))
                 sample.add(chunk)
-                kept.append(chunk[[c for c in self.keep if c in chunk.columns]])
+                if wanted:
+                    kept.append(chunk[[c for c in wanted if c in chunk.columns]])
                 yield chunk
             self.rows.append(rows)
             self.samples.append(sample.result(group))
-            if kept and len(kept[0].columns):
+            if kept:
                 self.kept.append(pd.concat(kept, ignore_index=True))
 
     @property
@@ -232,8 +234,8 @@ def _reference_pass(
     passes = GroupedRead(
         read, _groups(spec, wanted), spec.drift.report_sample_size, spec.drift.seed
     )
-    digest, rows = profiling.content_hash_of_chunks(passes.chunks())
-    rows = passes.row_count
+    digest, _ = profiling.content_hash_of_chunks(passes.chunks())
+    rows = passes.row_count  # also checks that every column group saw the same rows
     where = describe(spec.sources.reference, spec.base_dir)
     if rows == 0:
         raise SourceError(f"reference source {where} has no rows")

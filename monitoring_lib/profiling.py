@@ -264,13 +264,8 @@ def cached_reference_view(
     ``content_hash`` saves hashing again when the caller already has it (it keys the store row).
     An unreadable cached file is recomputed and replaced rather than failing the run.
     """
-    path = cache_dir / f"reference-{content_hash or content_hash_of_frame(df)}.bin"
-    cached = _read_if_valid(path)
-    if cached is not None:
-        return cached, path
-    view = profile_frame(df)
-    write_view(view, path)
-    return view, path
+    digest = content_hash or content_hash_of_frame(df)
+    return cached_reference_view_of_chunks(lambda: [df], cache_dir, content_hash=digest)
 
 
 def cached_reference_view_of_chunks(
