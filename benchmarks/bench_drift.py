@@ -15,7 +15,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from monitoring_lib.drift import DriftSettings, compute_drift
+from monitoring_lib.metrics.drift.memory import DriftSettings, compute_drift
 
 T = TypeVar("T")
 

@@ -97,7 +97,7 @@ class TreePeak:
 
 
 def run_mode(args: argparse.Namespace) -> dict[str, object]:
-    from monitoring_lib.profiling import profile_chunks, profile_frame
+    from monitoring_lib.metrics.profiling import profile_chunks, profile_frame
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # interpreter + libraries
     sizes = chunk_sizes(args.rows, args.chunk_rows)

@@ -178,8 +178,8 @@ def _run_evidently(reference: pd.DataFrame, current: pd.DataFrame, cols: int) ->
 
 
 def _profile_stage(side: int, args: argparse.Namespace) -> tuple[Callable[[], str], ParquetSide]:
-    from monitoring_lib.engine_stream import column_groups
-    from monitoring_lib.profiling import profile_chunks, write_view
+    from monitoring_lib.metrics.profiling import profile_chunks, write_view
+    from monitoring_lib.pipeline.streamed import column_groups
 
     source = ParquetSide(side, args)
     target = Path(args.workdir) / ("reference.bin" if side == REFERENCE else "window.bin")
@@ -196,8 +196,8 @@ def _profile_stage(side: int, args: argparse.Namespace) -> tuple[Callable[[], st
 
 
 def _quality_stage(args: argparse.Namespace) -> Callable[[], str]:
-    from monitoring_lib.data_quality import check_constraints, derive_constraints
-    from monitoring_lib.profiling import read_view
+    from monitoring_lib.metrics.data_quality import check_constraints, derive_constraints
+    from monitoring_lib.metrics.profiling import read_view
 
     numerical, categorical = column_names(args.cols)
     reference = read_view(Path(args.workdir) / "reference.bin")
@@ -213,7 +213,7 @@ def _quality_stage(args: argparse.Namespace) -> Callable[[], str]:
 
 
 def _streamed_stage(args: argparse.Namespace) -> tuple[Callable[[], str], ParquetSide]:
-    from monitoring_lib.drift_stream import compute_drift_streamed, plan_groups
+    from monitoring_lib.metrics.drift.streamed import compute_drift_streamed, plan_groups
 
     numerical, categorical = column_names(args.cols)
     reference, window = ParquetSide(REFERENCE, args), ParquetSide(WINDOW, args)
@@ -242,8 +242,8 @@ def _streamed_stage(args: argparse.Namespace) -> tuple[Callable[[], str], Parque
 def _monitor_stage(args: argparse.Namespace) -> Callable[[], str]:
     """A whole monitor run's evaluation of the window, as the flow makes it above the spec's
     ``memory.max_cells_in_memory``: profiles, checks, drift, HTML report (no store, no labels)."""
-    from monitoring_lib.engine_stream import evaluate_window_streamed
-    from monitoring_lib.spec import parse_spec
+    from monitoring_lib.pipeline.streamed import evaluate_window_streamed
+    from monitoring_lib.spec.monitor import parse_spec
     from monitoring_lib.windows import window_starting_on
 
     numerical, categorical = column_names(args.cols)
@@ -280,7 +280,7 @@ def _monitor_stage(args: argparse.Namespace) -> Callable[[], str]:
 
 
 def _in_memory_stage(args: argparse.Namespace) -> Callable[[], str]:
-    from monitoring_lib.drift import compute_drift
+    from monitoring_lib.metrics.drift.memory import compute_drift
 
     numerical, categorical = column_names(args.cols)
     reference = ParquetSide(REFERENCE, args).whole([*numerical, *categorical])
@@ -295,7 +295,7 @@ def _in_memory_stage(args: argparse.Namespace) -> Callable[[], str]:
 
 def run_stage(args: argparse.Namespace) -> dict[str, object]:
     """Build one stage's inputs, then time it; returns the row of the table as JSON-able data."""
-    import monitoring_lib.profiling  # noqa: F401  (imports whylogs so "base" includes it)
+    import monitoring_lib.metrics.profiling  # noqa: F401  (imports whylogs so "base" includes it)
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     source: ParquetSide | None = None

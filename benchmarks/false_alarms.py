@@ -15,7 +15,7 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from monitoring_lib.drift import DriftSettings, compute_drift
+from monitoring_lib.metrics.drift.memory import DriftSettings, compute_drift
 from monitoring_lib.records import Metric, MetricStatus
 
 NUMERICAL = [f"n{i}" for i in range(15)]

@@ -118,8 +118,8 @@ def validate(
 
     Reads only file headers and query schemas: nothing is computed or stored.
     """
-    from monitoring_lib.loading import check_sources
-    from monitoring_lib.spec import SpecError, load_spec, spec_files
+    from monitoring_lib.io.loading import check_sources
+    from monitoring_lib.spec.monitor import SpecError, load_spec, spec_files
 
     failed = 0
     files = [f for target in specs for f in spec_files(target)]
@@ -149,7 +149,7 @@ SpecPath = Annotated[Path, typer.Argument(help="Monitor spec file (YAML).", show
 def _print_summaries(results: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    from monitoring_lib.summary import shown
+    from monitoring_lib.pipeline.summary import shown
 
     table = Table("model", "window", "rows", "labels", "drift share", "drifted columns", "status")
     for result in results:
@@ -249,9 +249,9 @@ def labels_refresh(
     """Recompute quality for past windows whose labels arrived since; drift is left as it was."""
     from zoneinfo import ZoneInfo
 
-    from monitoring_lib.labels import refresh_labels
+    from monitoring_lib.pipeline.late_labels import refresh_labels
     from monitoring_lib.settings import DriftwiseSettings
-    from monitoring_lib.spec import SpecError, load_spec
+    from monitoring_lib.spec.monitor import SpecError, load_spec
     from monitoring_lib.store.engine import open_store
 
     try:
@@ -304,7 +304,7 @@ def demo_command(
 def _print_demo(run: Any) -> None:
     from rich.table import Table
 
-    from monitoring_lib.summary import shown
+    from monitoring_lib.pipeline.summary import shown
 
     table = Table(
         "day",

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from monitoring_lib.alerts import AlertsSpec
+    from monitoring_lib.alerts.planning import AlertsSpec
 
 alerts_app = typer.Typer(help="Check a monitor's alert channels.", no_args_is_help=True)
 
@@ -33,8 +33,8 @@ def _load(path: Path) -> tuple[str, AlertsSpec]:
     """The model name and its alerts section, or an exit naming every problem."""
     from pydantic import ValidationError
 
-    from monitoring_lib.alerts import AlertsSpec
-    from monitoring_lib.spec import SpecError, load_spec
+    from monitoring_lib.alerts.planning import AlertsSpec
+    from monitoring_lib.spec.monitor import SpecError, load_spec
 
     try:
         spec = load_spec(path)
@@ -63,8 +63,8 @@ def test_channels(
     Secrets come from DRIFTWISE_SLACK_TOKEN, DRIFTWISE_SLACK_WEBHOOK_URL and the variables the
     spec names; nothing is stored in the outbox.
     """
-    from monitoring_lib.alert_delivery import channels_from_settings
-    from monitoring_lib.alerts import AlertContent, dedup_key
+    from monitoring_lib.alerts.outbox import channels_from_settings
+    from monitoring_lib.alerts.planning import AlertContent, dedup_key
     from monitoring_lib.settings import DriftwiseSettings
 
     model, section = _load(spec)

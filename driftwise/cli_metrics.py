@@ -55,7 +55,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve /metrics; every scrape reads the store, so it always shows the latest windows."""
-    from monitoring_lib.prom import start_metrics_server
+    from monitoring_lib.observability.prometheus import start_metrics_server
     from monitoring_lib.settings import DriftwiseSettings
 
     settings = DriftwiseSettings()
@@ -82,7 +82,7 @@ def show(url: UrlOption = None) -> None:
     """Print what /metrics would answer now."""
     from prometheus_client import generate_latest
 
-    from monitoring_lib.prom import store_registry
+    from monitoring_lib.observability.prometheus import store_registry
 
     typer.echo(generate_latest(store_registry(_sessions(url))).decode("utf-8"), nl=False)
 
@@ -93,7 +93,7 @@ def push(
     url: UrlOption = None,
 ) -> None:
     """Push one model's latest values to DRIFTWISE_PUSHGATEWAY_URL."""
-    from monitoring_lib.prom import push_model_metrics
+    from monitoring_lib.observability.prometheus import push_model_metrics
     from monitoring_lib.settings import DriftwiseSettings
 
     settings = DriftwiseSettings()

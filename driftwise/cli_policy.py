@@ -14,8 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from monitoring_lib.policy import Evaluation, PolicySpec, RuleResult
-    from monitoring_lib.spec import MonitorSpec
+    from monitoring_lib.policy.evaluate import Evaluation, PolicySpec, RuleResult
+    from monitoring_lib.spec.monitor import MonitorSpec
 
 policy_app = typer.Typer(
     help="Check a monitor's policy against the metric store.", no_args_is_help=True
@@ -41,8 +41,8 @@ def _load(path: Path) -> tuple[MonitorSpec, PolicySpec]:
     """The spec and its policy, or an exit naming every problem."""
     from pydantic import ValidationError
 
-    from monitoring_lib.policy import PolicySpec
-    from monitoring_lib.spec import SpecError, load_spec
+    from monitoring_lib.policy.evaluate import PolicySpec
+    from monitoring_lib.spec.monitor import SpecError, load_spec
 
     try:
         spec = load_spec(path)
@@ -134,7 +134,7 @@ def replay(
     ] = False,
 ) -> None:
     """Show what the policy would have decided over the stored windows; acts on nothing."""
-    from monitoring_lib.policy_store import replay_policy
+    from monitoring_lib.policy.store import replay_policy
     from monitoring_lib.settings import DriftwiseSettings
     from monitoring_lib.store.engine import SchemaNotCurrentError, open_store
     from monitoring_lib.store.repository import UnknownModelError

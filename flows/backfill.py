@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field, model_validator
 
 from flows.monitor import MonitorParams, monitor_model
-from monitoring_lib.spec import load_spec
+from monitoring_lib.spec.monitor import load_spec
 from monitoring_lib.windows import windows_between
 from tasks.artifacts import artifact_key
 from tasks.monitoring import completed_windows_task

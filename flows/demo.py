@@ -13,10 +13,10 @@ from sqlalchemy import delete
 
 from flows.monitor import MonitorParams, monitor_model
 from monitoring_lib import demo
-from monitoring_lib.artifacts import model_folder
-from monitoring_lib.registry import CHAMPION, StoreRegistry
+from monitoring_lib.actions.registry import CHAMPION, StoreRegistry
+from monitoring_lib.io.artifacts import model_folder
 from monitoring_lib.settings import DriftwiseSettings
-from monitoring_lib.spec import load_spec
+from monitoring_lib.spec.monitor import load_spec
 from monitoring_lib.store.engine import make_engine, session_factory, upgrade
 from monitoring_lib.store.models import Model
 from monitoring_lib.store.repository import ensure_model

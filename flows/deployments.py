@@ -14,7 +14,7 @@ from flows.monitor import monitor_model
 from flows.retrain import retrain_model
 from flows.rollback import rollback_model
 from monitoring_lib.durations import format_duration
-from monitoring_lib.spec import MonitorSpec, load_spec, spec_files
+from monitoring_lib.spec.monitor import MonitorSpec, load_spec, spec_files
 
 
 def spec_deployments(spec_path: Path, spec: MonitorSpec) -> list[RunnerDeployment]:

@@ -11,13 +11,13 @@ from pydantic import BaseModel, Field
 from driftwise import __version__
 from flows.retrain import RetrainParams, retrain_model
 from flows.rollback import RollbackParams, rollback_model
-from monitoring_lib.engine_stream import needs_streaming
-from monitoring_lib.logs import configure_logging, log_context
-from monitoring_lib.policy import Decision, Evaluation
+from monitoring_lib.observability.logs import configure_logging, log_context
+from monitoring_lib.pipeline.streamed import needs_streaming
+from monitoring_lib.pipeline.summary import summarize
+from monitoring_lib.policy.evaluate import Decision, Evaluation
 from monitoring_lib.settings import DriftwiseSettings
-from monitoring_lib.spec import MonitorSpec, load_spec
+from monitoring_lib.spec.monitor import MonitorSpec, load_spec
 from monitoring_lib.store.repository import RunInfo
-from monitoring_lib.summary import summarize
 from monitoring_lib.windows import Window, resolve_window
 from tasks.actions import mark_good_task
 from tasks.artifacts import publish_artifacts_task

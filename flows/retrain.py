@@ -12,9 +12,9 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
-from monitoring_lib.actions import ActionStatus
-from monitoring_lib.spec import load_spec
-from monitoring_lib.training import Approval, ApprovalVerdict, GateResult, decide_promotion
+from monitoring_lib.actions.retrain import ActionStatus
+from monitoring_lib.actions.training import Approval, ApprovalVerdict, GateResult, decide_promotion
+from monitoring_lib.spec.monitor import load_spec
 from tasks.actions import (
     claim_retrain_task,
     finish_retrain_task,

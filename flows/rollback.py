@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow, runtime
 from pydantic import BaseModel, Field
 
-from monitoring_lib.spec import load_spec
+from monitoring_lib.spec.monitor import load_spec
 from tasks.actions import rollback_task
 from tasks.monitoring import critical_notice_task
 

@@ -18,9 +18,9 @@ import pandas as pd
 import yaml
 
 from monitoring_lib import demo_data
+from monitoring_lib.actions.training import TrainingSet, score_model, split_holdout
 from monitoring_lib.example_trainer import train
-from monitoring_lib.spec import MonitorSpec
-from monitoring_lib.training import TrainingSet, score_model, split_holdout
+from monitoring_lib.spec.monitor import MonitorSpec
 
 MODEL = "credit-default"
 TIMEZONE = "Europe/Berlin"

@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 if TYPE_CHECKING:
-    from monitoring_lib.spec import MonitorSpec
+    from monitoring_lib.spec.monitor import MonitorSpec
 
 
 def as_text(frame: pd.DataFrame) -> pd.DataFrame:

@@ -12,8 +12,8 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from monitoring_lib.pipeline.summary import WindowSummary, drift_table, summary_markdown
 from monitoring_lib.records import MetricRecord
-from monitoring_lib.summary import WindowSummary, drift_table, summary_markdown
 
 
 def artifact_key(model: str, kind: str) -> str:

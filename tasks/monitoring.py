@@ -12,21 +12,21 @@ from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
-from monitoring_lib.alert_delivery import (
+from monitoring_lib.alerts.outbox import (
     DeliveryReport,
     channels_from_settings,
     deliver_pending,
     previous_alert_states,
 )
-from monitoring_lib.alerts import AlertContext, Breach, plan_alerts
-from monitoring_lib.engine import WindowEvaluation, evaluate_window
-from monitoring_lib.engine_stream import evaluate_window_streamed, rows_to_evaluate
-from monitoring_lib.labels import refresh_labels
-from monitoring_lib.loading import WindowData, load_reference, load_window
-from monitoring_lib.persist import WindowOutcome, persist_window
-from monitoring_lib.prom import push_after_run
+from monitoring_lib.alerts.planning import AlertContext, Breach, plan_alerts
+from monitoring_lib.io.loading import WindowData, load_reference, load_window
+from monitoring_lib.observability.prometheus import push_after_run
+from monitoring_lib.pipeline.evaluate import WindowEvaluation, evaluate_window
+from monitoring_lib.pipeline.late_labels import refresh_labels
+from monitoring_lib.pipeline.persist import WindowOutcome, persist_window
+from monitoring_lib.pipeline.streamed import evaluate_window_streamed, rows_to_evaluate
 from monitoring_lib.settings import DriftwiseSettings
-from monitoring_lib.spec import MonitorSpec
+from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.engine import open_store
 from monitoring_lib.store.repository import RunInfo, completed_windows, enqueue_alerts, ensure_model
 from monitoring_lib.windows import Window

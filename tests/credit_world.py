@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring_lib import demo_data
-from monitoring_lib.spec import MonitorSpec, parse_spec
+from monitoring_lib.spec.monitor import MonitorSpec, parse_spec
 
 ZONE = "Europe/Berlin"
 

@@ -94,7 +94,7 @@ def test_prefect_yaml_matches_the_spec_it_deploys() -> None:
 
     import yaml
 
-    from monitoring_lib.spec import load_spec
+    from monitoring_lib.spec.monitor import load_spec
 
     root = Path(__file__).resolve().parents[2]
     config = yaml.safe_load((root / "deployments" / "prefect.yaml").read_text())

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitoring_lib import demo_data
-from monitoring_lib.actions import (
+from monitoring_lib.actions.registry import CHALLENGER, CHAMPION, StoreRegistry
+from monitoring_lib.actions.retrain import (
     ActionKind,
     ActionStatus,
     RetrainSpec,
@@ -30,11 +31,7 @@ from monitoring_lib.actions import (
     retrain_lock,
     rollback,
 )
-from monitoring_lib.example_trainer import train
-from monitoring_lib.registry import CHALLENGER, CHAMPION, StoreRegistry
-from monitoring_lib.spec import MonitorSpec
-from monitoring_lib.store.repository import ensure_model
-from monitoring_lib.training import (
+from monitoring_lib.actions.training import (
     Approval,
     ApprovalVerdict,
     Holdout,
@@ -47,6 +44,9 @@ from monitoring_lib.training import (
     split_holdout,
     train_challenger,
 )
+from monitoring_lib.example_trainer import train
+from monitoring_lib.spec.monitor import MonitorSpec
+from monitoring_lib.store.repository import ensure_model
 from tests.credit_world import credit_spec
 
 pytestmark = pytest.mark.postgres

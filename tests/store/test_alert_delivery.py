@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitoring_lib.alert_delivery import (
+from monitoring_lib.alerts.outbox import (
     SENT,
     Pacing,
     PostResult,
@@ -26,7 +26,7 @@ from monitoring_lib.alert_delivery import (
     deliver_pending,
     previous_alert_states,
 )
-from monitoring_lib.alerts import (
+from monitoring_lib.alerts.planning import (
     AlertContent,
     AlertContext,
     AlertsSpec,

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitoring_lib import demo_data
-from monitoring_lib.engine import evaluate_window
-from monitoring_lib.labels import refresh_labels
-from monitoring_lib.loading import load_reference, load_window
-from monitoring_lib.persist import persist_evaluation
+from monitoring_lib.io.loading import load_reference, load_window
+from monitoring_lib.pipeline.evaluate import evaluate_window
+from monitoring_lib.pipeline.late_labels import refresh_labels
+from monitoring_lib.pipeline.persist import persist_evaluation
 from monitoring_lib.records import Metric
 from monitoring_lib.store.models import ReferenceProfile, Run
 from monitoring_lib.store.repository import RunInfo, model_id, window_metrics

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from driftwise.cli_policy import policy_app
-from monitoring_lib.policy import Decision, PolicySpec, RuleState, Severity
-from monitoring_lib.policy_store import (
+from monitoring_lib.policy.evaluate import Decision, PolicySpec, RuleState, Severity
+from monitoring_lib.policy.store import (
     champion_baseline,
     evaluate_window,
     previous_states,

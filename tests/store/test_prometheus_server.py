@@ -24,7 +24,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitoring_lib.prom import push_model_metrics, start_metrics_server
+from monitoring_lib.observability.prometheus import push_model_metrics, start_metrics_server
 from tests.unit.test_prom import store_window
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "deployments" / "prometheus"

@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitoring_lib.registry import (
+from monitoring_lib.actions.registry import (
     CHALLENGER,
     CHAMPION,
     ModelRegistry,
@@ -44,7 +44,7 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ModelRe
     """The same contract tests run against each implementation."""
     if request.param == "mlflow":
         pytest.importorskip("mlflow", reason="MLflow is an optional extra, not installed here")
-        from monitoring_lib.registry import MlflowRegistry
+        from monitoring_lib.actions.registry import MlflowRegistry
 
         location = (tmp_path / "mlflow-artifacts").as_uri()
         yield MlflowRegistry(f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_location=location)

@@ -17,7 +17,7 @@ from pydantic import SecretStr, ValidationError
 from typer.testing import CliRunner
 
 from driftwise.cli_alerts import alerts_app
-from monitoring_lib.alert_delivery import (
+from monitoring_lib.alerts.outbox import (
     REDACTED,
     Pacing,
     RedactingFilter,
@@ -27,7 +27,7 @@ from monitoring_lib.alert_delivery import (
     build_channels,
     redact,
 )
-from monitoring_lib.alerts import (
+from monitoring_lib.alerts.planning import (
     AlertContent,
     AlertContext,
     AlertsSpec,

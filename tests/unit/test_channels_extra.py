@@ -18,9 +18,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import Engine, select
 
-from monitoring_lib.alert_delivery import Pacing, deliver_pending
-from monitoring_lib.alerts import AlertContent, Breach, DriftedColumn
-from monitoring_lib.channels_extra import (
+from monitoring_lib.alerts.channels.extra import (
     EmailChannel,
     EmailChannelSpec,
     PagerDutyChannel,
@@ -29,6 +27,8 @@ from monitoring_lib.channels_extra import (
     extra_channel,
     incident_key,
 )
+from monitoring_lib.alerts.outbox import Pacing, deliver_pending
+from monitoring_lib.alerts.planning import AlertContent, Breach, DriftedColumn
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.store.engine import session_factory
 from monitoring_lib.store.models import Alert

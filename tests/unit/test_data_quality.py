@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring_lib.data_quality import (
+from monitoring_lib.metrics.data_quality import (
     DEFAULT_RANGE_TOLERANCE,
     CategoryRule,
     ConstraintSet,
@@ -19,7 +19,7 @@ from monitoring_lib.data_quality import (
     column_kinds,
     derive_constraints,
 )
-from monitoring_lib.profiling import profile_frame
+from monitoring_lib.metrics.profiling import profile_frame
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 
 NUMERICAL = ["amount", "level", "score"]

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring_lib.drift import DriftSettings, compute_drift
-from monitoring_lib.drift_stream import compute_drift_streamed
+from monitoring_lib.metrics.drift.memory import DriftSettings, compute_drift
+from monitoring_lib.metrics.drift.streamed import compute_drift_streamed
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus, segment_key
 
 NUM = [f"n{i}" for i in range(6)]

@@ -8,8 +8,8 @@ import pytest
 from evidently import DataDefinition, Dataset, Report
 from evidently.metrics import ValueDrift
 
-from monitoring_lib import drift_stats as ds
-from monitoring_lib.drift import DriftSettings, compute_drift
+from monitoring_lib.metrics.drift import scoring as ds
+from monitoring_lib.metrics.drift.memory import DriftSettings, compute_drift
 from monitoring_lib.records import Metric, MetricRecord
 
 NUMERICAL = ["x", "small_int"]

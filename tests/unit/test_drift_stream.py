@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring_lib.drift import DriftSettings, compute_drift
-from monitoring_lib.drift_stream import (
+from monitoring_lib.metrics.drift.memory import DriftSettings, compute_drift
+from monitoring_lib.metrics.drift.streamed import (
     HELD_BYTES_PER_ROW,
     SCORING_BYTES_PER_ROW,
     compute_drift_streamed,

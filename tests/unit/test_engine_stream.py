@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 
 from monitoring_lib import demo_data
-from monitoring_lib.engine import WindowEvaluation, evaluate_window, expected_columns
-from monitoring_lib.engine_stream import (
+from monitoring_lib.io.loading import load_reference, load_window
+from monitoring_lib.io.sources import SourceError
+from monitoring_lib.pipeline.evaluate import WindowEvaluation, evaluate_window, expected_columns
+from monitoring_lib.pipeline.streamed import (
     GroupedRead,
     UniformSample,
     column_groups,
@@ -20,10 +22,8 @@ from monitoring_lib.engine_stream import (
     needs_streaming,
     rows_to_evaluate,
 )
-from monitoring_lib.loading import load_reference, load_window
 from monitoring_lib.records import Metric, MetricRecord
-from monitoring_lib.sources import SourceError
-from monitoring_lib.spec import MemorySpec, MonitorSpec
+from monitoring_lib.spec.monitor import MemorySpec, MonitorSpec
 from monitoring_lib.windows import window_starting_on
 from tests.credit_world import ZONE, credit_spec, write_project
 

@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine
 
-from monitoring_lib.loading import (
+from monitoring_lib.io.loading import (
     check_sources,
     iter_window_chunks,
     load_reference,
     load_window,
     scoring_columns,
 )
-from monitoring_lib.sources import SourceError, count_rows, window_filter
-from monitoring_lib.spec import FileSource, MonitorSpec, parse_spec
+from monitoring_lib.io.sources import SourceError, count_rows, window_filter
+from monitoring_lib.spec.monitor import FileSource, MonitorSpec, parse_spec
 from monitoring_lib.windows import window_starting_on
 
 BERLIN = "Europe/Berlin"

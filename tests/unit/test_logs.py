@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from monitoring_lib.logs import configure_logging, log_context
+from monitoring_lib.observability.logs import configure_logging, log_context
 
 TOKEN = "xoxb-123-456-logsecretvalue"
 DB_PASSWORD = "pg-pa55-secret"

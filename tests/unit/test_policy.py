@@ -12,8 +12,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-import monitoring_lib.policy as policy_module
-from monitoring_lib.policy import (
+import monitoring_lib.policy.evaluate as policy_module
+from monitoring_lib.policy.evaluate import (
     Decision,
     Evaluation,
     PolicySpec,

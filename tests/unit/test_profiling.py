@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import whylogs_sketching
 
-from monitoring_lib.profiling import (
+from monitoring_lib.metrics.profiling import (
     DatasetProfileView,
     cached_reference_view,
     content_hash_of_chunks,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from driftwise.cli_metrics import metrics_app
-from monitoring_lib.prom import (
+from monitoring_lib.observability.prometheus import (
     ModelSnapshot,
     metric_families,
     push_after_run,

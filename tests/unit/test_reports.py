@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring_lib.reports import write_drift_report
+from monitoring_lib.metrics.reports import write_drift_report
 
 
 def _frame(rows: int, seed: int) -> pd.DataFrame:

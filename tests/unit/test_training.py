@@ -16,12 +16,8 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 from monitoring_lib import demo_data
-from monitoring_lib.actions import ActionsSpec, RetrainSpec, actions_of, task_problems
-from monitoring_lib.example_trainer import train
-from monitoring_lib.records import Metric
-from monitoring_lib.spec import MonitorSpec, parse_spec
-from monitoring_lib.store.repository import StoredWindow
-from monitoring_lib.training import (
+from monitoring_lib.actions.retrain import ActionsSpec, RetrainSpec, actions_of, task_problems
+from monitoring_lib.actions.training import (
     Approval,
     ApprovalVerdict,
     TrainerError,
@@ -36,6 +32,10 @@ from monitoring_lib.training import (
     split_holdout,
     train_challenger,
 )
+from monitoring_lib.example_trainer import train
+from monitoring_lib.records import Metric
+from monitoring_lib.spec.monitor import MonitorSpec, parse_spec
+from monitoring_lib.store.repository import StoredWindow
 from tests.credit_world import credit_spec
 
 AUC = Metric.ROC_AUC

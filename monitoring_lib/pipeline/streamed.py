@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from monitoring_lib import data_quality, profiling, reports
-from monitoring_lib.artifacts import model_folder
-from monitoring_lib.drift_stream import ColumnReader, compute_drift_streamed
-from monitoring_lib.engine import (
+from monitoring_lib.io.artifacts import model_folder
+from monitoring_lib.io.loading import load_labels, prediction_columns
+from monitoring_lib.io.sources import SourceError, count_rows, describe, iter_source, window_filter
+from monitoring_lib.metrics import data_quality, profiling, reports
+from monitoring_lib.metrics.drift.streamed import ColumnReader, compute_drift_streamed
+from monitoring_lib.pipeline.evaluate import (
     ReferenceProfileInfo,
     Stopwatch,
     WindowEvaluation,
@@ -30,15 +32,7 @@ from monitoring_lib.engine import (
     quality_records,
     row_count_record,
 )
-from monitoring_lib.loading import load_labels, prediction_columns
-from monitoring_lib.sources import (
-    SourceError,
-    count_rows,
-    describe,
-    iter_source,
-    window_filter,
-)
-from monitoring_lib.spec import MonitorSpec, Task
+from monitoring_lib.spec.monitor import MonitorSpec, Task
 from monitoring_lib.windows import Window
 
 

@@ -25,7 +25,7 @@ from monitoring_lib.store.repository import StoredWindow
 
 if TYPE_CHECKING:
     # Type-only: spec.py embeds actions.ActionsSpec, which imports this module.
-    from monitoring_lib.spec import MonitorSpec
+    from monitoring_lib.spec.monitor import MonitorSpec
 
 
 HIGHER_IS_BETTER = frozenset(

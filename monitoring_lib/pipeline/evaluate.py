@@ -16,11 +16,12 @@ from typing import TypeVar
 
 import pandas as pd
 
-from monitoring_lib import data_quality, drift, profiling, quality, reports
-from monitoring_lib.artifacts import model_folder
-from monitoring_lib.loading import WindowData, prediction_columns
+from monitoring_lib.io.artifacts import model_folder
+from monitoring_lib.io.loading import WindowData, prediction_columns
+from monitoring_lib.metrics import data_quality, profiling, quality, reports
+from monitoring_lib.metrics.drift import memory as drift
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
-from monitoring_lib.spec import MonitorSpec, Task
+from monitoring_lib.spec.monitor import MonitorSpec, Task
 
 T = TypeVar("T")
 

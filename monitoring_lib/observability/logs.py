@@ -20,7 +20,7 @@ from typing import IO
 from pydantic import SecretStr
 from pythonjsonlogger.json import JsonFormatter
 
-from monitoring_lib.alert_delivery import redact
+from monitoring_lib.alerts.outbox import redact
 
 CONTEXT_FIELDS = ("model", "window", "run_id", "stage")
 _context: ContextVar[Mapping[str, str]] = ContextVar("driftwise_log_context", default={})  # noqa: B039 -- read-only default

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from monitoring_lib.alerts import AlertContext, Breach, DriftedColumn
-from monitoring_lib.policy import Decision, Evaluation, PolicySpec
+from monitoring_lib.alerts.planning import AlertContext, Breach, DriftedColumn
+from monitoring_lib.policy.evaluate import Decision, Evaluation, PolicySpec
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.windows import Window
 

@@ -25,8 +25,8 @@ from typing import Literal, TypeAlias
 import numpy as np
 import pandas as pd
 
-from monitoring_lib import drift_stats as ds
-from monitoring_lib.drift import (
+from monitoring_lib.metrics.drift import scoring as ds
+from monitoring_lib.metrics.drift.memory import (
     ColumnSpec,
     DriftSettings,
     category_counts,
@@ -37,7 +37,7 @@ from monitoring_lib.drift import (
     scoring_options,
     segment_values,
 )
-from monitoring_lib.drift_stats import ColumnProblem, ColumnScore
+from monitoring_lib.metrics.drift.scoring import ColumnProblem, ColumnScore
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus, segment_key
 
 ColumnReader: TypeAlias = Callable[[Sequence[str]], Iterable[pd.DataFrame]]

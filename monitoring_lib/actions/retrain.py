@@ -26,22 +26,22 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from monitoring_lib.durations import Duration, format_duration
-from monitoring_lib.policy import Severity
-from monitoring_lib.registry import CHAMPION, ModelRegistry
-from monitoring_lib.store.models import Action, Model
-from monitoring_lib.store.repository import require_model_id
-from monitoring_lib.training import (
+from monitoring_lib.actions.registry import CHAMPION, ModelRegistry
+from monitoring_lib.actions.training import (
     TASK_METRICS,
     TRAINER_PATH,
     GateResult,
     PromotionDecision,
     metric_direction,
 )
+from monitoring_lib.durations import Duration, format_duration
+from monitoring_lib.policy.evaluate import Severity
+from monitoring_lib.store.models import Action, Model
+from monitoring_lib.store.repository import require_model_id
 
 if TYPE_CHECKING:
     # Type-only: spec.py is meant to embed ActionsSpec, so this module must not import it.
-    from monitoring_lib.spec import MonitorSpec
+    from monitoring_lib.spec.monitor import MonitorSpec
 
 
 class _Strict(BaseModel):

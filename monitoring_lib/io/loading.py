@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from monitoring_lib.sources import (
+from monitoring_lib.io.sources import (
     DEFAULT_CHUNK_ROWS,
     SourceError,
     TimeFilter,
@@ -24,7 +24,7 @@ from monitoring_lib.sources import (
     to_utc,
     window_filter,
 )
-from monitoring_lib.spec import MonitorSpec
+from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.windows import Window
 
 

@@ -25,8 +25,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from monitoring_lib.channel_spec import ChannelSpecBase, Severity, severity_rank
-from monitoring_lib.channels_extra import EmailChannelSpec, PagerDutyChannelSpec
+from monitoring_lib.alerts.channels.extra import EmailChannelSpec, PagerDutyChannelSpec
+from monitoring_lib.spec.channels import ChannelSpecBase, Severity, severity_rank
 from monitoring_lib.store.repository import AlertDraft
 
 AlertKind = Literal["firing", "resolved", "test"]

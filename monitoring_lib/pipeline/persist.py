@@ -8,14 +8,14 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
-from monitoring_lib import policy_store
-from monitoring_lib.alert_delivery import previous_alert_states
-from monitoring_lib.alerts import plan_alerts
-from monitoring_lib.decisions import alert_breaches, alert_context
-from monitoring_lib.engine import WindowEvaluation
-from monitoring_lib.policy import Evaluation
+from monitoring_lib.alerts.outbox import previous_alert_states
+from monitoring_lib.alerts.planning import plan_alerts
+from monitoring_lib.pipeline.alerting import alert_breaches, alert_context
+from monitoring_lib.pipeline.evaluate import WindowEvaluation
+from monitoring_lib.policy import store as policy_store
+from monitoring_lib.policy.evaluate import Evaluation
 from monitoring_lib.records import MetricRecord
-from monitoring_lib.spec import MonitorSpec
+from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.repository import (
     AlertDraft,
     ProfileRef,

@@ -27,11 +27,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from monitoring_lib.actions import ActionsSpec, task_problems
-from monitoring_lib.alerts import AlertsSpec
-from monitoring_lib.drift import DriftSettings
+from monitoring_lib.actions.retrain import ActionsSpec, task_problems
+from monitoring_lib.alerts.planning import AlertsSpec
 from monitoring_lib.durations import parse_duration
-from monitoring_lib.policy import PolicySpec
+from monitoring_lib.metrics.drift.memory import DriftSettings
+from monitoring_lib.policy.evaluate import PolicySpec
 from monitoring_lib.windows import DAY
 
 

@@ -32,7 +32,8 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitoring_lib.alerts import (
+from monitoring_lib.alerts.channels.extra import EXTRA_CHANNEL_SPECS, extra_channel
+from monitoring_lib.alerts.planning import (
     AlertContent,
     AlertsSpec,
     AlertState,
@@ -42,7 +43,6 @@ from monitoring_lib.alerts import (
     json_payload,
     slack_message,
 )
-from monitoring_lib.channels_extra import EXTRA_CHANNEL_SPECS, extra_channel
 from monitoring_lib.settings import DriftwiseSettings, environment_secret
 from monitoring_lib.store.models import Alert
 

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from monitoring_lib.channel_spec import ChannelSpecBase
 from monitoring_lib.settings import DriftwiseSettings
+from monitoring_lib.spec.channels import ChannelSpecBase
 
 if TYPE_CHECKING:
-    from monitoring_lib.alert_delivery import AlertChannel, Pacing, PostResult
-    from monitoring_lib.alerts import AlertContent
+    from monitoring_lib.alerts.outbox import AlertChannel, Pacing, PostResult
+    from monitoring_lib.alerts.planning import AlertContent
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,13 @@ EXTRA_CHANNEL_SPECS = (PagerDutyChannelSpec, EmailChannelSpec)
 def _result(
     ok: bool, error: str = "", *, down: bool = False, ambiguous: bool = False
 ) -> PostResult:
-    from monitoring_lib.alert_delivery import PostResult
+    from monitoring_lib.alerts.outbox import PostResult
 
     return PostResult(ok, error[:1000], channel_down=down, ambiguous=ambiguous)
 
 
 def _redacted(text: str, secrets: Sequence[str]) -> str:
-    from monitoring_lib.alert_delivery import redact
+    from monitoring_lib.alerts.outbox import redact
 
     return redact(text, secrets)
 
@@ -109,7 +109,7 @@ def incident_key(model: str, rule: str) -> str:
 
 def pagerduty_event(content: AlertContent, routing_key: str) -> tuple[str, dict[str, object]]:
     """The Events API path and body of one alert: trigger, resolve, or a change event (test)."""
-    from monitoring_lib.alerts import describe_breach, headline
+    from monitoring_lib.alerts.planning import describe_breach, headline
 
     summary = headline(content)[:1024]
     links = [
@@ -215,7 +215,7 @@ class PagerDutyChannel:
 
 
 def _content_text(content: AlertContent) -> str:
-    from monitoring_lib.alerts import describe_breach, format_value, headline
+    from monitoring_lib.alerts.planning import describe_breach, format_value, headline
 
     lines = [
         headline(content),
@@ -250,7 +250,7 @@ def email_message(
     subject_prefix: str = "[driftwise]",
 ) -> EmailMessage:
     """One alert, or a digest of several, as a plain-text e-mail."""
-    from monitoring_lib.alerts import headline
+    from monitoring_lib.alerts.planning import headline
 
     if not contents:
         raise ValueError("nothing to say: no alert contents")
@@ -328,7 +328,7 @@ def extra_channel(
 ) -> AlertChannel | str:
     """The channel of one spec entry, or a line saying what is missing (for
     ``ConfiguredChannels.problems``). ``environ_key``: the routing key ``routing_key_env`` names."""
-    from monitoring_lib.alert_delivery import Pacing
+    from monitoring_lib.alerts.outbox import Pacing
 
     pacing = Pacing(item.min_interval_seconds, item.digest_after)
     if isinstance(item, PagerDutyChannelSpec):

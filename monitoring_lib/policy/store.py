@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from monitoring_lib.policy import (
+from monitoring_lib.policy.evaluate import (
     Decision,
     Evaluation,
     MetricKey,

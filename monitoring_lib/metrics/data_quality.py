@@ -24,13 +24,13 @@ from typing import Any
 
 import pandas as pd
 
-from monitoring_lib.profiling import (
+from monitoring_lib.metrics.profiling import (
     ColumnProfileView,
     DatasetProfileView,
     MetricConstraint,
     frequent_items_of,
 )
-from monitoring_lib.profiling import factories as constraint_factories
+from monitoring_lib.metrics.profiling import factories as constraint_factories
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus
 
 KINDS = ("numeric", "string", "bool", "datetime", "mixed", "other")

@@ -27,7 +27,7 @@ import joblib
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from monitoring_lib.artifacts import model_folder
+from monitoring_lib.io.artifacts import model_folder
 from monitoring_lib.store.models import ModelAlias, ModelVersion, utcnow
 from monitoring_lib.store.repository import _insert, require_model_id
 

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from monitoring_lib import drift_stats as ds
-from monitoring_lib.drift_stats import ColumnProblem, ColumnScore
+from monitoring_lib.metrics.drift import scoring as ds
+from monitoring_lib.metrics.drift.scoring import ColumnProblem, ColumnScore
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus, segment_key
 
 Method = Literal["auto", "ks", "wasserstein", "psi", "jensenshannon", "chisquare", "z"]
