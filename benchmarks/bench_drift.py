@@ -15,7 +15,8 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from monitoring_lib.metrics.drift.memory import DriftSettings, compute_drift
+from monitoring_lib.metrics.drift.memory import compute_drift
+from monitoring_lib.spec.drift import DriftSettings
 
 T = TypeVar("T")
 

@@ -15,8 +15,9 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from monitoring_lib.metrics.drift.memory import DriftSettings, compute_drift
+from monitoring_lib.metrics.drift.memory import compute_drift
 from monitoring_lib.records import Metric, MetricStatus
+from monitoring_lib.spec.drift import DriftSettings
 
 NUMERICAL = [f"n{i}" for i in range(15)]
 CATEGORICAL = [f"c{i}" for i in range(5)]

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from monitoring_lib.alerts.planning import AlertsSpec
+    from monitoring_lib.spec.alerts import AlertsSpec
 
 alerts_app = typer.Typer(help="Check a monitor's alert channels.", no_args_is_help=True)
 
@@ -33,7 +33,7 @@ def _load(path: Path) -> tuple[str, AlertsSpec]:
     """The model name and its alerts section, or an exit naming every problem."""
     from pydantic import ValidationError
 
-    from monitoring_lib.alerts.planning import AlertsSpec
+    from monitoring_lib.spec.alerts import AlertsSpec
     from monitoring_lib.spec.monitor import SpecError, load_spec
 
     try:

@@ -14,8 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from monitoring_lib.policy.evaluate import Evaluation, PolicySpec, RuleResult
+    from monitoring_lib.policy.evaluate import Evaluation, RuleResult
     from monitoring_lib.spec.monitor import MonitorSpec
+    from monitoring_lib.spec.policy import PolicySpec
 
 policy_app = typer.Typer(
     help="Check a monitor's policy against the metric store.", no_args_is_help=True
@@ -41,8 +42,8 @@ def _load(path: Path) -> tuple[MonitorSpec, PolicySpec]:
     """The spec and its policy, or an exit naming every problem."""
     from pydantic import ValidationError
 
-    from monitoring_lib.policy.evaluate import PolicySpec
     from monitoring_lib.spec.monitor import SpecError, load_spec
+    from monitoring_lib.spec.policy import PolicySpec
 
     try:
         spec = load_spec(path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 DATASET = ""
 """The ``column`` (or ``segment``) key of a dataset-level metric: key columns are never NULL."""
@@ -112,3 +112,23 @@ class MetricRecord:
 def segment_key(column: str, value: object) -> str:
     """The ``segment`` key of one segment value, stable across runs."""
     return f"{column}={value}"
+
+
+HIGHER_IS_BETTER = frozenset(
+    {Metric.ACCURACY, Metric.PRECISION, Metric.RECALL, Metric.F1, Metric.ROC_AUC, Metric.R2}
+)
+LOWER_IS_BETTER = frozenset({Metric.LOG_LOSS, Metric.RMSE, Metric.MAE, Metric.MAPE})
+_CLASSIFICATION = (Metric.ACCURACY, Metric.PRECISION, Metric.RECALL, Metric.F1, Metric.ROC_AUC,
+                   Metric.LOG_LOSS)  # fmt: skip
+TASK_METRICS: dict[str, tuple[str, ...]] = {  # the quality metrics each task stores
+    "binary": _CLASSIFICATION,
+    "multiclass": _CLASSIFICATION,
+    "regression": (Metric.RMSE, Metric.MAE, Metric.MAPE, Metric.R2),
+}
+
+
+def metric_direction(metric: str) -> Literal["higher", "lower"] | None:
+    """Which way is better for a gate metric; None for a metric the gate cannot compare."""
+    if metric in HIGHER_IS_BETTER:
+        return "higher"
+    return "lower" if metric in LOWER_IS_BETTER else None

@@ -12,10 +12,11 @@ from prefect.cache_policies import NO_CACHE
 from monitoring_lib.actions import retrain as actions
 from monitoring_lib.actions import training
 from monitoring_lib.actions.registry import CHALLENGER, CHAMPION, StoreRegistry
-from monitoring_lib.actions.retrain import ActionStatus, RetrainClaim, RetrainSpec, RollbackResult
+from monitoring_lib.actions.retrain import ActionStatus, RetrainClaim, RollbackResult
 from monitoring_lib.actions.training import GateResult, Holdout, PromotionDecision, Scores
 from monitoring_lib.io.loading import load_reference, load_window
 from monitoring_lib.settings import DriftwiseSettings
+from monitoring_lib.spec.actions import RetrainSpec
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.engine import open_store
 from monitoring_lib.store.repository import ensure_model, stored_windows

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import importlib
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -26,20 +25,8 @@ from monitoring_lib.store.repository import StoredWindow
 if TYPE_CHECKING:
     # Type-only: spec.py embeds actions.ActionsSpec, which imports this module.
     from monitoring_lib.spec.monitor import MonitorSpec
-
-
-HIGHER_IS_BETTER = frozenset(
-    {Metric.ACCURACY, Metric.PRECISION, Metric.RECALL, Metric.F1, Metric.ROC_AUC, Metric.R2}
-)
-LOWER_IS_BETTER = frozenset({Metric.LOG_LOSS, Metric.RMSE, Metric.MAE, Metric.MAPE})
-_CLASSIFICATION = (Metric.ACCURACY, Metric.PRECISION, Metric.RECALL, Metric.F1, Metric.ROC_AUC,
-                   Metric.LOG_LOSS)  # fmt: skip
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "binary": _CLASSIFICATION,
-    "multiclass": _CLASSIFICATION,
-    "regression": (Metric.RMSE, Metric.MAE, Metric.MAPE, Metric.R2),
-}
-TRAINER_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+from monitoring_lib.records import TASK_METRICS, metric_direction
+from monitoring_lib.spec.actions import TRAINER_PATH
 
 Trainer = Callable[..., Any]
 """``trainer(features, target, *, spec) -> fitted estimator`` with predict (and predict_proba)."""
@@ -51,13 +38,6 @@ class TrainingDataError(ValueError):
 
 class TrainerError(RuntimeError):
     """The user's trainer could not be imported, failed, or returned no usable estimator."""
-
-
-def metric_direction(metric: str) -> Literal["higher", "lower"] | None:
-    """Which way is better for a gate metric; None for a metric the gate cannot compare."""
-    if metric in HIGHER_IS_BETTER:
-        return "higher"
-    return "lower" if metric in LOWER_IS_BETTER else None
 
 
 def pick_training_windows(stored: Sequence[StoredWindow], count: int) -> list[StoredWindow]:

@@ -32,18 +32,21 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitoring_lib.alerts.channels.extra import EXTRA_CHANNEL_SPECS, extra_channel
+from monitoring_lib.alerts.channels.extra import extra_channel
 from monitoring_lib.alerts.planning import (
     AlertContent,
-    AlertsSpec,
     AlertState,
-    SlackApiChannelSpec,
-    SlackWebhookChannelSpec,
     StateKey,
     json_payload,
     slack_message,
 )
 from monitoring_lib.settings import DriftwiseSettings, environment_secret
+from monitoring_lib.spec.alerts import (
+    EXTRA_CHANNEL_SPECS,
+    AlertsSpec,
+    SlackApiChannelSpec,
+    SlackWebhookChannelSpec,
+)
 from monitoring_lib.store.models import Alert
 
 log = logging.getLogger(__name__)

@@ -20,83 +20,15 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
-
-from monitoring_lib.alerts.channels.extra import EmailChannelSpec, PagerDutyChannelSpec
-from monitoring_lib.spec.channels import ChannelSpecBase, Severity, severity_rank
+from monitoring_lib.spec.alerts import (
+    AlertsSpec,
+)
+from monitoring_lib.spec.base import Severity, severity_rank
 from monitoring_lib.store.repository import AlertDraft
 
 AlertKind = Literal["firing", "resolved", "test"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SlackApiChannelSpec(ChannelSpecBase):
-    """A Slack channel, posted to with the bot token (chat.postMessage)."""
-
-    type: Literal["slack_api"]
-    channel: str = Field(min_length=1, max_length=150)
-    """Channel ID (e.g. C0123456789); the bot must be a member. An ID, unlike a '#name', lets a
-    retry read the channel's history to avoid posting twice."""
-
-    def _default_name(self) -> str:
-        return f"slack:{self.channel}"
-
-
-class SlackWebhookChannelSpec(ChannelSpecBase):
-    """The Slack incoming webhook whose URL is in the settings (DRIFTWISE_SLACK_WEBHOOK_URL)."""
-
-    type: Literal["slack_webhook"]
-
-    def _default_name(self) -> str:
-        return "slack-webhook"
-
-
-class WebhookChannelSpec(ChannelSpecBase):
-    """Any HTTP endpoint that takes a JSON POST (PagerDuty bridge, Teams relay, your own)."""
-
-    type: Literal["webhook"]
-    url_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)
-    """Environment variable holding the URL (a secret: it never lives in the spec)."""
-
-    def _default_name(self) -> str:
-        return f"webhook:{self.url_env}"
-
-
-ChannelSpec = Annotated[
-    SlackApiChannelSpec
-    | SlackWebhookChannelSpec
-    | WebhookChannelSpec
-    | PagerDutyChannelSpec
-    | EmailChannelSpec,
-    Field(discriminator="type"),
-]
-
-
-class AlertsSpec(_Strict):
-    """The ``alerts:`` section of a monitor spec."""
-
-    channels: list[ChannelSpec] = []
-    """Where alerts go; each channel routes by severity and keeps its own cooldown."""
-    runbook_url: str | None = Field(default=None, max_length=2000)
-    """Linked from every alert: what to do when this model alerts."""
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> AlertsSpec:
-        names = [channel.key for channel in self.channels]
-        for name in names:
-            if names.count(name) > 1:
-                raise PydanticCustomError(
-                    "alert_channel",
-                    "two channels are named {name}; give one of them a 'name'",
-                    {"name": repr(name)},
-                )
-        return self
 
 
 def _finite(value: float | None) -> float | None:
@@ -111,7 +43,7 @@ class Breach:
     metric: str
     value: float | None
     threshold: float | None
-    severity: Severity = "warning"
+    severity: Severity = Severity.WARNING
     column: str = ""
     segment: str = ""
     direction: Literal["above", "below"] = "above"
@@ -250,7 +182,7 @@ def _draft(
     rule: str,
     breach: Breach | None,
     note: str,
-    resolved_severity: Severity = "info",
+    resolved_severity: Severity = Severity.INFO,
 ) -> AlertDraft:
     kind: AlertKind = "firing" if breach else "resolved"
     severity = breach.severity if breach else resolved_severity

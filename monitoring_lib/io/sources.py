@@ -21,7 +21,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitoring_lib.settings import environment_secret, safe_url
-from monitoring_lib.spec.monitor import FileSource, MonitorSpec, Source, SqlSource
+from monitoring_lib.spec.monitor import MonitorSpec
+from monitoring_lib.spec.sources import FileSource, Source, SqlSource
 from monitoring_lib.windows import Window
 
 DEFAULT_CHUNK_ROWS = 250_000

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from monitoring_lib.alerts.planning import AlertContext, Breach, DriftedColumn
-from monitoring_lib.policy.evaluate import Decision, Evaluation, PolicySpec
+from monitoring_lib.policy.evaluate import Evaluation
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
+from monitoring_lib.spec.base import Decision
+from monitoring_lib.spec.policy import PolicySpec
 from monitoring_lib.windows import Window
 
 
@@ -21,7 +23,7 @@ def alert_breaches(policy: PolicySpec, evaluation: Evaluation) -> tuple[list[Bre
             segment=result.key[2],
             value=result.value,
             threshold=result.threshold,
-            severity=str(result.severity),  # type: ignore[arg-type]
+            severity=result.severity,
             direction=directions.get(result.rule, "above"),  # type: ignore[arg-type]
         )
         for result in evaluation.results

@@ -21,7 +21,9 @@ from monitoring_lib.io.loading import WindowData, prediction_columns
 from monitoring_lib.metrics import data_quality, profiling, quality, reports
 from monitoring_lib.metrics.drift import memory as drift
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
-from monitoring_lib.spec.monitor import MonitorSpec, Task
+from monitoring_lib.spec.base import Task
+from monitoring_lib.spec.drift import DriftSettings
+from monitoring_lib.spec.monitor import MonitorSpec
 
 T = TypeVar("T")
 
@@ -180,7 +182,7 @@ def _report(
     reference: pd.DataFrame,
     frame: pd.DataFrame,
     path: Path,
-    settings: drift.DriftSettings,
+    settings: DriftSettings,
 ) -> reports.ReportInfo:
     return reports.write_drift_report(
         reference,

@@ -32,7 +32,8 @@ from monitoring_lib.pipeline.evaluate import (
     quality_records,
     row_count_record,
 )
-from monitoring_lib.spec.monitor import MonitorSpec, Task
+from monitoring_lib.spec.base import Task
+from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.windows import Window
 
 

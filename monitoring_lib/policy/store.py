@@ -16,18 +16,16 @@ from sqlalchemy import and_, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from monitoring_lib.policy.evaluate import (
-    Decision,
     Evaluation,
-    MetricKey,
-    PolicySpec,
     RuleResult,
     RuleState,
-    Severity,
     WindowMetrics,
     evaluate,
     replay,
 )
 from monitoring_lib.records import MetricRecord, MetricStatus
+from monitoring_lib.spec.base import Decision, Severity
+from monitoring_lib.spec.policy import MetricKey, PolicySpec
 from monitoring_lib.store.models import (
     MetricRow,
     ModelAlias,

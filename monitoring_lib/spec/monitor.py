@@ -7,32 +7,26 @@ File paths in sources are relative to the spec file's folder.
 
 from __future__ import annotations
 
-from datetime import timedelta
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
-    Discriminator,
     Field,
-    SecretStr,
-    Tag,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from monitoring_lib.actions.retrain import ActionsSpec, task_problems
-from monitoring_lib.alerts.planning import AlertsSpec
-from monitoring_lib.durations import parse_duration
-from monitoring_lib.metrics.drift.memory import DriftSettings
-from monitoring_lib.policy.evaluate import PolicySpec
-from monitoring_lib.windows import DAY
+from monitoring_lib.spec.actions import ActionsSpec, task_problems
+from monitoring_lib.spec.alerts import AlertsSpec
+from monitoring_lib.spec.base import Strict, Task
+from monitoring_lib.spec.columns import ColumnsSpec
+from monitoring_lib.spec.drift import DriftSettings
+from monitoring_lib.spec.policy import PolicySpec
+from monitoring_lib.spec.sources import FileSource, SourcesSpec, SqlSource
+from monitoring_lib.spec.window import MemorySpec, WindowSpec
 
 
 class SpecError(ValueError):
@@ -43,168 +37,7 @@ class SpecError(ValueError):
         super().__init__("\n".join(problems))
 
 
-class Task(StrEnum):
-    BINARY = "binary"
-    MULTICLASS = "multiclass"
-    REGRESSION = "regression"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WindowSpec(_Strict):
-    length: timedelta = Field(default=DAY, description="Window length: '1d', '7d', '6h', ...")
-    """How much prediction traffic one run covers."""
-    timezone: str = "UTC"
-    """IANA zone the windows are cut in (daily windows run local midnight to local midnight)."""
-    naive_timestamps_in: str = "UTC"
-    """Zone to read timestamps that carry no offset in."""
-    cron: str = "30 0 * * *"
-    """When the daily deployment runs, in `timezone`; each run takes the last whole window."""
-
-    @field_validator("length", mode="before")
-    @classmethod
-    def _parse_length(cls, value: Any) -> Any:
-        return parse_duration(value) if isinstance(value, str) else value
-
-    @field_validator("length")
-    @classmethod
-    def _check_length(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise PydanticCustomError(
-                "duration", "must be positive, got {value}", {"value": str(value)}
-            )
-        if value < DAY and DAY % value != timedelta(0):
-            raise PydanticCustomError(
-                "duration",
-                "a window shorter than a day must divide 24h evenly, got {v}",
-                {"v": str(value)},
-            )
-        if value > DAY and value % DAY != timedelta(0):
-            raise PydanticCustomError(
-                "duration",
-                "a window longer than a day must be whole days, got {v}",
-                {"v": str(value)},
-            )
-        return value
-
-    @field_validator("timezone", "naive_timestamps_in")
-    @classmethod
-    def _check_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise PydanticCustomError(
-                "timezone",
-                "'{value}' is not a known IANA time zone (e.g. 'UTC', 'Europe/Berlin')",
-                {"value": value},
-            ) from None
-        return value
-
-    @field_validator("cron")
-    @classmethod
-    def _check_cron(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise PydanticCustomError(
-                "cron",
-                "'{value}' is not a 5-field cron expression like '30 0 * * *'",
-                {"value": value},
-            )
-        return value
-
-
-class FileSource(_Strict):
-    path: str
-    """A file or glob (relative to the spec's folder), e.g. 'data/predictions/*.parquet'."""
-    format: Literal["auto", "parquet", "csv"] = "auto"
-    """'auto' picks by file extension."""
-
-
-class SqlSource(_Strict):
-    query: str
-    """A SELECT; it may use :start and :end (UTC) to read only the window."""
-    url: SecretStr | None = None
-    """SQLAlchemy URL of the source database (kept secret in logs)."""
-    url_env: str | None = None
-    """Name of an environment variable that holds the URL instead."""
-
-    @model_validator(mode="after")
-    def _one_url(self) -> SqlSource:
-        if (self.url is None) == (self.url_env is None):
-            raise PydanticCustomError("sql_url", "give exactly one of 'url' or 'url_env'")
-        return self
-
-
-def _source_kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "sql" if "query" in value else "file"
-    return "sql" if isinstance(value, SqlSource) else "file"
-
-
-Source = Annotated[
-    Annotated[FileSource, Tag("file")] | Annotated[SqlSource, Tag("sql")],
-    Discriminator(_source_kind),
-]
-
-
-class SourcesSpec(_Strict):
-    predictions: Source
-    """The prediction log: timestamp, id, features, prediction (and probabilities)."""
-    reference: Source
-    """The reference (training) data: features, and target/prediction where available."""
-    labels: Source | None = None
-    """Delayed ground truth: id and target (and optionally when each label arrived)."""
-
-
-class ColumnsSpec(_Strict):
-    timestamp: str
-    id: str
-    numerical: list[str] = []
-    categorical: list[str] = []
-    prediction: str | None = None
-    probability: str | dict[str, str] | None = None
-    """Positive-class probability column (binary), or class -> column (multiclass)."""
-    target: str | None = None
-    label_timestamp: str | None = None
-    """Column of the labels source saying when each label arrived (for replaying late labels)."""
-    segments: list[str] = []
-
-    def roles(self) -> list[tuple[str, str]]:
-        """(key, column) for every column role, in spec order, for duplicate checks."""
-        single = [("timestamp", self.timestamp), ("id", self.id)]
-        if self.prediction:
-            single.append(("prediction", self.prediction))
-        if self.target:
-            single.append(("target", self.target))
-        listed = [(f"categorical[{i}]", c) for i, c in enumerate(self.categorical)]
-        listed += [(f"numerical[{i}]", c) for i, c in enumerate(self.numerical)]
-        probability = self.probability
-        if isinstance(probability, str):
-            single.append(("probability", probability))
-        elif isinstance(probability, dict):
-            listed += [(f"probability.{k}", c) for k, c in probability.items()]
-        return single + listed
-
-    @property
-    def features(self) -> list[str]:
-        return [*self.numerical, *self.categorical]
-
-
-class MemorySpec(_Strict):
-    """When a run stops loading its data whole, and how much its drift stage may hold."""
-
-    max_cells_in_memory: int = Field(20_000_000, ge=1)
-    """(Window + reference rows) x columns read above which a run reads them in chunks and
-    column groups instead of loading them whole (20M cells: ~0.3-0.6 GB of frames)."""
-    chunk_rows: int = Field(250_000, ge=1)
-    """Rows per chunk when reading in chunks: profiling's memory follows it."""
-    budget_mb: float = Field(512, ge=1)
-    """Working memory when reading in chunks: columns are read (profiled, tested for drift) in
-    groups that fit it."""
-
-
-class MonitorSpec(_Strict):
+class MonitorSpec(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     """Model name: the key of everything stored for it."""
     task: Task

@@ -20,7 +20,6 @@ from monitoring_lib.actions.registry import CHALLENGER, CHAMPION, StoreRegistry
 from monitoring_lib.actions.retrain import (
     ActionKind,
     ActionStatus,
-    RetrainSpec,
     action_history,
     apply_promotion,
     champion_to_mark_good,
@@ -45,6 +44,7 @@ from monitoring_lib.actions.training import (
     train_challenger,
 )
 from monitoring_lib.example_trainer import train
+from monitoring_lib.spec.actions import RetrainSpec
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.repository import ensure_model
 from tests.credit_world import credit_spec

@@ -29,11 +29,11 @@ from monitoring_lib.alerts.outbox import (
 from monitoring_lib.alerts.planning import (
     AlertContent,
     AlertContext,
-    AlertsSpec,
     Breach,
     DriftedColumn,
     plan_alerts,
 )
+from monitoring_lib.spec.alerts import AlertsSpec
 from monitoring_lib.store.engine import session_factory
 from monitoring_lib.store.models import Alert
 from monitoring_lib.store.repository import AlertDraft, enqueue_alerts, ensure_model

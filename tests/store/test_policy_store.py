@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from driftwise.cli_policy import policy_app
-from monitoring_lib.policy.evaluate import Decision, PolicySpec, RuleState, Severity
+from monitoring_lib.policy.evaluate import RuleState
 from monitoring_lib.policy.store import (
     champion_baseline,
     evaluate_window,
@@ -21,6 +21,8 @@ from monitoring_lib.policy.store import (
     replay_policy,
 )
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
+from monitoring_lib.spec.base import Decision, Severity
+from monitoring_lib.spec.policy import PolicySpec
 from monitoring_lib.store.models import ModelAlias, ModelVersion, PolicyEvaluation
 from monitoring_lib.store.repository import RunInfo, UnknownModelError, ensure_model, replace_window
 from monitoring_lib.windows import Window

@@ -30,16 +30,15 @@ from monitoring_lib.alerts.outbox import (
 from monitoring_lib.alerts.planning import (
     AlertContent,
     AlertContext,
-    AlertsSpec,
     AlertState,
     Breach,
     DriftedColumn,
-    SlackApiChannelSpec,
     dedup_key,
     format_value,
     plan_alerts,
     slack_message,
 )
+from monitoring_lib.spec.alerts import AlertsSpec, SlackApiChannelSpec
 from monitoring_lib.store.repository import AlertDraft
 from tests.slack_server import SlackTestServer
 

@@ -20,9 +20,7 @@ from sqlalchemy import Engine, select
 
 from monitoring_lib.alerts.channels.extra import (
     EmailChannel,
-    EmailChannelSpec,
     PagerDutyChannel,
-    PagerDutyChannelSpec,
     email_message,
     extra_channel,
     incident_key,
@@ -30,6 +28,7 @@ from monitoring_lib.alerts.channels.extra import (
 from monitoring_lib.alerts.outbox import Pacing, deliver_pending
 from monitoring_lib.alerts.planning import AlertContent, Breach, DriftedColumn
 from monitoring_lib.settings import DriftwiseSettings
+from monitoring_lib.spec.alerts import EmailChannelSpec, PagerDutyChannelSpec
 from monitoring_lib.store.engine import session_factory
 from monitoring_lib.store.models import Alert
 from monitoring_lib.store.repository import AlertDraft, enqueue_alerts, ensure_model

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring_lib.metrics.drift.memory import DriftSettings, compute_drift
+from monitoring_lib.metrics.drift.memory import compute_drift
 from monitoring_lib.metrics.drift.streamed import compute_drift_streamed
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus, segment_key
+from monitoring_lib.spec.drift import DriftSettings
 
 NUM = [f"n{i}" for i in range(6)]
 CAT = ["c0", "c1"]

@@ -8,9 +8,23 @@ import pytest
 from evidently import DataDefinition, Dataset, Report
 from evidently.metrics import ValueDrift
 
-from monitoring_lib.metrics.drift import scoring as ds
-from monitoring_lib.metrics.drift.memory import DriftSettings, compute_drift
+from monitoring_lib.metrics.drift.memory import compute_drift
+from monitoring_lib.metrics.drift.scoring import (
+    NumericReference,
+    NumericSketch,
+    benjamini_hochberg,
+    ks_from_sketch,
+    ks_sorted,
+    null_wasserstein,
+    null_wasserstein_uniform,
+    quantile_support,
+    sketch_counts,
+    sturges_edges,
+    wasserstein_from_sketch,
+    wasserstein_sorted,
+)
 from monitoring_lib.records import Metric, MetricRecord
+from monitoring_lib.spec.drift import DriftSettings
 
 NUMERICAL = ["x", "small_int"]
 CATEGORICAL = ["color", "flag"]
@@ -105,39 +119,39 @@ def test_auto_picks_evidentlys_test_and_value(
 
 def test_ks_sketch_merges_exactly_across_chunks() -> None:
     rng = np.random.default_rng(5)
-    ref = ds.NumericReference.build(np.round(rng.normal(size=3000), 2), integer=False)
+    ref = NumericReference.build(np.round(rng.normal(size=3000), 2), integer=False)
     cur = rng.normal(0.1, 1.2, 2500)
-    sketches = [ds.NumericSketch.of(ref, part, False) for part in np.array_split(cur, 7)]
+    sketches = [NumericSketch.of(ref, part, False) for part in np.array_split(cur, 7)]
     merged = sketches[0]
     for sketch in sketches[1:]:
         merged = merged.merge(sketch)
-    whole = ds.ks_sorted(ref.sorted_values, np.sort(cur))
-    assert ds.ks_from_sketch(ref.counts, merged.at, merged.gap_count) == whole
+    whole = ks_sorted(ref.sorted_values, np.sort(cur))
+    assert ks_from_sketch(ref.counts, merged.at, merged.gap_count) == whole
 
 
 def test_wasserstein_sketch_is_exact_with_one_value_per_gap() -> None:
     rng = np.random.default_rng(6)
     ref_values = rng.normal(size=5000)
-    ref = ds.NumericReference.build(ref_values, integer=False)
+    ref = NumericReference.build(ref_values, integer=False)
     gaps = rng.choice(ref.unique.size - 1, 300, replace=False)
     cur = (ref.unique[gaps] + ref.unique[gaps + 1]) / 2  # at most one value per gap
-    at, gap_count, gap_sum = ds.sketch_counts(ref.unique, cur)
+    at, gap_count, gap_sum = sketch_counts(ref.unique, cur)
     assert gap_count.max() == 1
-    approx = ds.wasserstein_from_sketch(ref.unique, ref.counts, at, gap_count, gap_sum)
-    assert approx == pytest.approx(ds.wasserstein_sorted(ref.sorted_values, np.sort(cur)), rel=1e-9)
+    approx = wasserstein_from_sketch(ref.unique, ref.counts, at, gap_count, gap_sum)
+    assert approx == pytest.approx(wasserstein_sorted(ref.sorted_values, np.sort(cur)), rel=1e-9)
 
 
 def test_sturges_edges_match_numpy() -> None:
     rng = np.random.default_rng(7)
     for values in (rng.normal(size=999), rng.integers(0, 30, 5000), np.full(50, 3.0)):
         expected = np.histogram_bin_edges(values, bins="sturges")
-        got = ds.sturges_edges(values.min(), values.max(), values.size, values.dtype.kind == "i")
+        got = sturges_edges(values.min(), values.max(), values.size, values.dtype.kind == "i")
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
 def test_benjamini_hochberg_matches_definition() -> None:
     p = np.array([0.01, 0.04, 0.03, 0.2])
-    np.testing.assert_allclose(ds.benjamini_hochberg(p), [0.04, 0.16 / 3, 0.16 / 3, 0.2])
+    np.testing.assert_allclose(benjamini_hochberg(p), [0.04, 0.16 / 3, 0.16 / 3, 0.2])
 
 
 @pytest.mark.parametrize("rows", [300, 5_000])
@@ -146,8 +160,8 @@ def test_shared_null_draws_equal_a_fresh_draw_per_column(rows: int) -> None:
     rng = np.random.default_rng(3)
     for values in (rng.normal(0, 1, 20_000), np.round(rng.lognormal(2, 1, 20_000), 2)):
         unique, counts = np.unique(values, return_counts=True)
-        support, probs = ds.quantile_support(unique, counts, 500)
+        support, probs = quantile_support(unique, counts, 500)
         assert support.size == 500
-        fresh = ds.null_wasserstein(support, probs, rows, 50, np.random.default_rng(7))
-        shared = ds.null_wasserstein_uniform(support, rows, 50, 7)
+        fresh = null_wasserstein(support, probs, rows, 50, np.random.default_rng(7))
+        shared = null_wasserstein_uniform(support, rows, 50, 7)
         np.testing.assert_allclose(shared, fresh, rtol=1e-12, atol=1e-15)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring_lib.metrics.drift.memory import DriftSettings, compute_drift
+from monitoring_lib.metrics.drift.memory import compute_drift
 from monitoring_lib.metrics.drift.streamed import (
     HELD_BYTES_PER_ROW,
     SCORING_BYTES_PER_ROW,
@@ -16,6 +16,7 @@ from monitoring_lib.metrics.drift.streamed import (
     plan_groups,
 )
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus, segment_key
+from monitoring_lib.spec.drift import DriftSettings
 from tests.unit.test_drift import CAT, NUM, _frame
 
 MB = 1024 * 1024

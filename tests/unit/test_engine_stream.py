@@ -23,7 +23,8 @@ from monitoring_lib.pipeline.streamed import (
     rows_to_evaluate,
 )
 from monitoring_lib.records import Metric, MetricRecord
-from monitoring_lib.spec.monitor import MemorySpec, MonitorSpec
+from monitoring_lib.spec.monitor import MonitorSpec
+from monitoring_lib.spec.window import MemorySpec
 from monitoring_lib.windows import window_starting_on
 from tests.credit_world import ZONE, credit_spec, write_project
 

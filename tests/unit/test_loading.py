@@ -17,7 +17,8 @@ from monitoring_lib.io.loading import (
     scoring_columns,
 )
 from monitoring_lib.io.sources import SourceError, count_rows, window_filter
-from monitoring_lib.spec.monitor import FileSource, MonitorSpec, parse_spec
+from monitoring_lib.spec.monitor import MonitorSpec, parse_spec
+from monitoring_lib.spec.sources import FileSource
 from monitoring_lib.windows import window_starting_on
 
 BERLIN = "Europe/Berlin"

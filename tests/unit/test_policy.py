@@ -14,17 +14,16 @@ from pydantic import ValidationError
 
 import monitoring_lib.policy.evaluate as policy_module
 from monitoring_lib.policy.evaluate import (
-    Decision,
     Evaluation,
-    PolicySpec,
     RuleState,
-    Severity,
     WindowMetrics,
     advance_state,
     evaluate,
     replay,
 )
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
+from monitoring_lib.spec.base import Decision, Severity
+from monitoring_lib.spec.policy import PolicySpec
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 DAY = timedelta(days=1)

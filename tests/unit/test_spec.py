@@ -8,14 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from monitoring_lib.spec.monitor import (
-    MonitorSpec,
-    SpecError,
-    Task,
-    load_spec,
-    parse_spec,
-    spec_files,
-)
+from monitoring_lib.spec.base import Task
+from monitoring_lib.spec.monitor import MonitorSpec, SpecError, load_spec, parse_spec, spec_files
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deployments" / "specs"
 

@@ -16,7 +16,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 from monitoring_lib import demo_data
-from monitoring_lib.actions.retrain import ActionsSpec, RetrainSpec, actions_of, task_problems
+from monitoring_lib.actions.retrain import actions_of
 from monitoring_lib.actions.training import (
     Approval,
     ApprovalVerdict,
@@ -34,6 +34,7 @@ from monitoring_lib.actions.training import (
 )
 from monitoring_lib.example_trainer import train
 from monitoring_lib.records import Metric
+from monitoring_lib.spec.actions import ActionsSpec, RetrainSpec, task_problems
 from monitoring_lib.spec.monitor import MonitorSpec, parse_spec
 from monitoring_lib.store.repository import StoredWindow
 from tests.credit_world import credit_spec

@@ -25,63 +25,20 @@ import urllib.request
 from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import SecretStr
 
 from monitoring_lib.settings import DriftwiseSettings
-from monitoring_lib.spec.channels import ChannelSpecBase
 
 if TYPE_CHECKING:
     from monitoring_lib.alerts.outbox import AlertChannel, Pacing, PostResult
     from monitoring_lib.alerts.planning import AlertContent
+from monitoring_lib.spec.alerts import EmailChannelSpec, PagerDutyChannelSpec
 
 log = logging.getLogger(__name__)
 
 _PAGER_SEVERITY = {"critical": "critical", "high": "error", "warning": "warning", "info": "info"}
-_EMAIL = r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"
-
-
-class PagerDutyChannelSpec(ChannelSpecBase):
-    """A PagerDuty service, through its Events API v2 integration key."""
-
-    type: Literal["pagerduty"]
-    min_severity: Literal["high", "critical"] = "high"
-    """PagerDuty pages people: only high or critical alerts go there."""
-    routing_key_env: str | None = Field(
-        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100
-    )
-    """Environment variable holding this service's routing key; default
-    DRIFTWISE_PAGERDUTY_ROUTING_KEY (a secret: it never lives in the spec)."""
-
-    def _default_name(self) -> str:
-        return f"pagerduty:{self.routing_key_env}" if self.routing_key_env else "pagerduty"
-
-
-class EmailChannelSpec(ChannelSpecBase):
-    """E-mail over the SMTP server in the settings (DRIFTWISE_SMTP_*)."""
-
-    type: Literal["email"]
-    to: list[str] = Field(min_length=1, max_length=50)
-    """Recipient addresses."""
-    subject_prefix: str = Field(default="[driftwise]", max_length=50)
-
-    @field_validator("to")
-    @classmethod
-    def _addresses(cls, to: list[str]) -> list[str]:
-        import re
-
-        bad = [address for address in to if not re.match(_EMAIL, address)]
-        if bad:
-            raise ValueError(f"not an e-mail address: {', '.join(map(repr, bad))}")
-        return to
-
-    def _default_name(self) -> str:
-        more = f"+{len(self.to) - 1}" if len(self.to) > 1 else ""
-        return f"email:{self.to[0]}{more}"[:200]
-
-
-EXTRA_CHANNEL_SPECS = (PagerDutyChannelSpec, EmailChannelSpec)
 
 
 def _result(

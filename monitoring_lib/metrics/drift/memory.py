@@ -19,74 +19,25 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
-from monitoring_lib.metrics.drift import scoring as ds
-from monitoring_lib.metrics.drift.scoring import ColumnProblem, ColumnScore
+from monitoring_lib.metrics.drift.scoring import (
+    DISTANCE_METHODS,
+    P_VALUE_METHODS,
+    ColumnProblem,
+    ColumnScore,
+    Kind,
+    NumericReference,
+    ScoringOptions,
+    benjamini_hochberg,
+    clean_numeric,
+    score_categorical_counts,
+    score_numeric,
+    too_few,
+    value_counts,
+    window_from_values,
+)
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus, segment_key
-
-Method = Literal["auto", "ks", "wasserstein", "psi", "jensenshannon", "chisquare", "z"]
-
-
-class ColumnOverride(BaseModel):
-    """Method and threshold for one column, replacing the global ones."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    method: Method | None = None
-    """Test for this column (None = the global method)."""
-    threshold: float | None = Field(None, gt=0)
-    """Threshold for this column (None = the global threshold or the method's default)."""
-
-
-class DriftSettings(BaseModel):
-    """How driftwise tests a window for drift; embedded under a monitor spec's ``drift:`` key."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    method: Method = "auto"
-    """Test for all columns; "auto" = Evidently's choice by column type, size and cardinality."""
-    threshold: float | None = Field(None, gt=0)
-    """Threshold for all columns (None = the method's Evidently default)."""
-    per_column: dict[str, ColumnOverride] = Field(default_factory=dict)
-    """Per-column method/threshold overrides, keyed by column name."""
-    mode: Literal["calibrated", "evidently"] = "calibrated"
-    """Verdict rule: "calibrated" controls false alarms; "evidently" reproduces Evidently's."""
-    fdr_alpha: float = Field(0.01, gt=0, lt=1)
-    """False-discovery rate of the Benjamini-Hochberg step across a window's columns."""
-    effect_floor_numerical: float = Field(0.05, ge=0)
-    """Normed Wasserstein distance below which a numerical column is never flagged."""
-    effect_floor_categorical: float = Field(0.05, ge=0)
-    """Jensen-Shannon distance below which a categorical column is never flagged."""
-    calibration_resamples: int = Field(200, ge=20)
-    """Reference-vs-reference resamples that calibrate each distance method's null."""
-    calibration_max_rows: int = Field(20_000, ge=100)
-    """Largest resample; bigger windows rescale the null by the method's sqrt(n) or n law."""
-    calibration_grid: int = Field(2_000, ge=100)
-    """Reference quantiles the numerical null resamples draw from."""
-    seed: int = 0
-    """Seed of the calibration resamples, so a rerun gives the same verdicts."""
-    drift_share: float = Field(0.5, gt=0, le=1)
-    """Share of drifted feature columns at which the dataset counts as drifted."""
-    min_rows: int = Field(30, ge=1)
-    """Fewest non-null values per sample for a column to be tested."""
-    min_segment_rows: int = Field(100, ge=1)
-    """Fewest rows a segment needs, in reference and current, to be tested."""
-    max_segment_values: int = Field(50, ge=1)
-    """Most frequent values per segment column that are tested."""
-    report_sample_size: int = Field(50_000, ge=100)
-    """Rows per side the Evidently HTML report samples (it is slow on full windows)."""
-
-    def method_for(self, column: str) -> str:
-        """The configured method name of ``column``."""
-        override = self.per_column.get(column)
-        return override.method if override and override.method else self.method
-
-    def threshold_for(self, column: str) -> float | None:
-        """The configured threshold of ``column`` (None = the method's default)."""
-        override = self.per_column.get(column)
-        return override.threshold if override and override.threshold is not None else self.threshold
-
+from monitoring_lib.spec.drift import DriftSettings
 
 Role = Literal["feature", "prediction", "target"]
 ROLE_METRIC = {
@@ -101,7 +52,7 @@ class ColumnSpec:
     """A column to test: its name, type and role in the window."""
 
     name: str
-    kind: ds.Kind
+    kind: Kind
     role: Role
 
 
@@ -118,14 +69,14 @@ def column_specs(
     for name, role in ((prediction, "prediction"), (target, "target")):
         if name is not None:
             numeric = name in frame and pd.api.types.is_numeric_dtype(frame[name].dtype)
-            kind: ds.Kind = "numerical" if numeric and frame[name].dtype != bool else "categorical"
+            kind: Kind = "numerical" if numeric and frame[name].dtype != bool else "categorical"
             specs.append(ColumnSpec(name, kind, role))  # type: ignore[arg-type]
     return specs
 
 
-def scoring_options(settings: DriftSettings) -> ds.ScoringOptions:
+def scoring_options(settings: DriftSettings) -> ScoringOptions:
     """The part of the settings that column scoring uses."""
-    return ds.ScoringOptions(
+    return ScoringOptions(
         min_rows=settings.min_rows,
         calibrate=settings.mode == "calibrated",
         resamples=settings.calibration_resamples,
@@ -144,7 +95,7 @@ def missing_column(frame: pd.DataFrame, name: str, side: str) -> ColumnProblem |
 def category_counts(series: pd.Series, side: str) -> pd.Series | ColumnProblem:
     """Value counts of a categorical column, or an ERROR for values that cannot be counted."""
     try:
-        counts = ds.value_counts(series)
+        counts = value_counts(series)
         if counts.index.is_unique:  # hashing happens here for object values
             return counts
         return ColumnProblem(
@@ -173,18 +124,18 @@ def score_in_memory(
             return ref_counts
         if isinstance(cur_counts, ColumnProblem):
             return cur_counts
-        return ds.score_categorical_counts(ref_counts, cur_counts, method, threshold, options)
-    ref = ds.clean_numeric(reference[spec.name], "reference")
-    cur = ds.clean_numeric(current[spec.name], "current window")
+        return score_categorical_counts(ref_counts, cur_counts, method, threshold, options)
+    ref = clean_numeric(reference[spec.name], "reference")
+    cur = clean_numeric(current[spec.name], "current window")
     if isinstance(ref, ColumnProblem):
         return ref
     if isinstance(cur, ColumnProblem):
         return cur
     if min(ref[0].size, cur[0].size) < options.min_rows:
-        return ds.too_few(ref[0].size, cur[0].size, options)
-    prepared = ds.NumericReference.build(*ref)
-    window = ds.window_from_values(prepared, cur[0], cur[1], method)
-    return ds.score_numeric(prepared, window, method, threshold, options)
+        return too_few(ref[0].size, cur[0].size, options)
+    prepared = NumericReference.build(*ref)
+    window = window_from_values(prepared, cur[0], cur[1], method)
+    return score_numeric(prepared, window, method, threshold, options)
 
 
 def _decide(
@@ -192,7 +143,7 @@ def _decide(
 ) -> list[tuple[bool, dict[str, object]]]:
     """Verdict and verdict details of each score; calibrated mode adjusts all p-values together."""
     p_values = np.array([s.p_value for s in scores], dtype=np.float64)
-    adjusted = ds.benjamini_hochberg(p_values)
+    adjusted = benjamini_hochberg(p_values)
     family = max(len(scores), 1)
     out: list[tuple[bool, dict[str, object]]] = []
     for score, q in zip(scores, adjusted, strict=True):
@@ -205,7 +156,7 @@ def _decide(
             else settings.effect_floor_categorical
         )
         alpha = settings.fdr_alpha
-        if score.method in ds.P_VALUE_METHODS and score.configured_threshold is not None:
+        if score.method in P_VALUE_METHODS and score.configured_threshold is not None:
             alpha = score.configured_threshold
         drifted = bool(q <= alpha and score.effect >= floor)
         details: dict[str, object] = {
@@ -213,7 +164,7 @@ def _decide(
             "effect_floor": floor,
             "fdr_alpha": alpha,
         }
-        if score.method in ds.DISTANCE_METHODS:
+        if score.method in DISTANCE_METHODS:
             null_threshold = score.null_quantile(settings.fdr_alpha / family)
             details["calibrated_threshold"] = max(null_threshold, score.threshold)
             drifted = drifted and score.score >= score.threshold

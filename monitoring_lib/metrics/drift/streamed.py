@@ -25,10 +25,8 @@ from typing import Literal, TypeAlias
 import numpy as np
 import pandas as pd
 
-from monitoring_lib.metrics.drift import scoring as ds
 from monitoring_lib.metrics.drift.memory import (
     ColumnSpec,
-    DriftSettings,
     category_counts,
     column_specs,
     missing_column,
@@ -37,8 +35,17 @@ from monitoring_lib.metrics.drift.memory import (
     scoring_options,
     segment_values,
 )
-from monitoring_lib.metrics.drift.scoring import ColumnProblem, ColumnScore
+from monitoring_lib.metrics.drift.scoring import (
+    ColumnProblem,
+    ColumnScore,
+    NumericReference,
+    NumericSketch,
+    clean_numeric,
+    score_categorical_counts,
+    score_numeric,
+)
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus, segment_key
+from monitoring_lib.spec.drift import DriftSettings
 
 ColumnReader: TypeAlias = Callable[[Sequence[str]], Iterable[pd.DataFrame]]
 """Chunks of rows holding the named columns (those a source lacks are absent); re-callable."""
@@ -205,25 +212,25 @@ def _segments_skipped(columns: Sequence[str], budget_mb: float) -> list[MetricRe
 
 # --- sketches: one pass over the window per group ---------------------------------------------
 
-ChunkState: TypeAlias = ds.NumericSketch | pd.Series | ColumnProblem
+ChunkState: TypeAlias = NumericSketch | pd.Series | ColumnProblem
 
 
 def _chunk_state(
-    spec: ColumnSpec, chunk: pd.DataFrame, prepared: ds.NumericReference | ColumnProblem | None
+    spec: ColumnSpec, chunk: pd.DataFrame, prepared: NumericReference | ColumnProblem | None
 ) -> ChunkState:
     problem = missing_column(chunk, spec.name, "current window")
     if problem:
         return problem
     if spec.kind == "categorical":
         return category_counts(chunk[spec.name], "current window")
-    cleaned = ds.clean_numeric(chunk[spec.name], "current window")
+    cleaned = clean_numeric(chunk[spec.name], "current window")
     if (
         isinstance(prepared, ColumnProblem)
         or prepared is None
         or isinstance(cleaned, ColumnProblem)
     ):
         return prepared if isinstance(prepared, ColumnProblem) else cleaned
-    return ds.NumericSketch.of(prepared, *cleaned)
+    return NumericSketch.of(prepared, *cleaned)
 
 
 def _merge_state(old: ChunkState | None, new: ChunkState) -> ChunkState:
@@ -231,29 +238,29 @@ def _merge_state(old: ChunkState | None, new: ChunkState) -> ChunkState:
         return new
     if isinstance(old, ColumnProblem):
         return old
-    if isinstance(old, ds.NumericSketch) and isinstance(new, ds.NumericSketch):
+    if isinstance(old, NumericSketch) and isinstance(new, NumericSketch):
         return old.merge(new)
     return old.add(new, fill_value=0)  # type: ignore[union-attr]
 
 
 def _prepare_reference(
     reference: pd.DataFrame, spec: ColumnSpec
-) -> ds.NumericReference | ColumnProblem:
+) -> NumericReference | ColumnProblem:
     problem = missing_column(reference, spec.name, "reference")
     if problem:
         return problem
-    cleaned = ds.clean_numeric(reference[spec.name], "reference")
+    cleaned = clean_numeric(reference[spec.name], "reference")
     if isinstance(cleaned, ColumnProblem):
         return cleaned
     if cleaned[0].size == 0:
         return ColumnProblem(MetricStatus.INSUFFICIENT_DATA, "the reference has no non-null values")
-    return ds.NumericReference.build(*cleaned)
+    return NumericReference.build(*cleaned)
 
 
 def _needs_bins(state: ChunkState | None, prepared: object, method: str) -> bool:
     return (
-        isinstance(state, ds.NumericSketch)
-        and isinstance(prepared, ds.NumericReference)
+        isinstance(state, NumericSketch)
+        and isinstance(prepared, NumericReference)
         and prepared.binned
         and method in ("psi", "jensenshannon")
     )
@@ -290,26 +297,26 @@ def _fill_bins(
     window: ColumnReader,
     names: Sequence[str],
     states: dict[str, ChunkState],
-    prepared: dict[str, ds.NumericReference | ColumnProblem],
+    prepared: dict[str, NumericReference | ColumnProblem],
 ) -> None:
     """Second pass: Evidently's Sturges edges depend on the whole window's min, max and size."""
     edges = {n: states[n].edges(prepared[n]) for n in names}  # type: ignore[union-attr,arg-type]
     totals = {n: np.zeros(e.size - 1) for n, e in edges.items()}
     for chunk in window(list(names)):
         for name in names:
-            cleaned = ds.clean_numeric(chunk[name], "current window")
+            cleaned = clean_numeric(chunk[name], "current window")
             if not isinstance(cleaned, ColumnProblem):
                 totals[name] += np.histogram(cleaned[0], edges[name])[0]
     for name in names:
         sketch = states[name]
-        assert isinstance(sketch, ds.NumericSketch)
-        states[name] = ds.NumericSketch(**{**sketch.__dict__, "bins": totals[name]})
+        assert isinstance(sketch, NumericSketch)
+        states[name] = NumericSketch(**{**sketch.__dict__, "bins": totals[name]})
 
 
 def _score_state(
     spec: ColumnSpec,
     state: ChunkState | None,
-    prepared: ds.NumericReference | ColumnProblem | None,
+    prepared: NumericReference | ColumnProblem | None,
     reference: pd.DataFrame,
     settings: DriftSettings,
 ) -> ColumnScore | ColumnProblem:
@@ -321,8 +328,8 @@ def _score_state(
         return state
     if isinstance(prepared, ColumnProblem):
         return prepared
-    if isinstance(state, ds.NumericSketch) and prepared is not None:
-        return ds.score_numeric(
+    if isinstance(state, NumericSketch) and prepared is not None:
+        return score_numeric(
             prepared, state.to_window(prepared, method), method, threshold, options
         )
     ref_counts = missing_column(reference, spec.name, "reference") or category_counts(
@@ -330,4 +337,4 @@ def _score_state(
     )
     if isinstance(ref_counts, ColumnProblem):
         return ref_counts
-    return ds.score_categorical_counts(ref_counts, state, method, threshold, options)
+    return score_categorical_counts(ref_counts, state, method, threshold, options)
