@@ -47,13 +47,20 @@ class PagerDutyChannelSpec(ChannelSpecBase):
     """A PagerDuty service, through its Events API v2 integration key."""
 
     type: Literal["pagerduty"]
-    min_severity: Literal[Severity.HIGH, Severity.CRITICAL] = Severity.HIGH
+    min_severity: Severity = Severity.HIGH
     """PagerDuty pages people: only high or critical alerts go there."""
     routing_key_env: str | None = Field(
         default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100
     )
     """Environment variable holding this service's routing key; default
     DRIFTWISE_PAGERDUTY_ROUTING_KEY (a secret: it never lives in the spec)."""
+
+    @field_validator("min_severity")
+    @classmethod
+    def _pages_only(cls, value: Severity) -> Severity:
+        if value < Severity.HIGH:
+            raise ValueError(f"PagerDuty pages people: use 'high' or 'critical', not '{value}'")
+        return value
 
     def _default_name(self) -> str:
         return f"pagerduty:{self.routing_key_env}" if self.routing_key_env else "pagerduty"
