@@ -63,7 +63,7 @@ def test_channels(
     Secrets come from DRIFTWISE_SLACK_TOKEN, DRIFTWISE_SLACK_WEBHOOK_URL and the variables the
     spec names; nothing is stored in the outbox.
     """
-    from monitoring_lib.alerts.outbox import channels_from_settings
+    from monitoring_lib.alerts.channels.factory import channels_from_settings
     from monitoring_lib.alerts.planning import AlertContent, dedup_key
     from monitoring_lib.settings import DriftwiseSettings
 

@@ -12,12 +12,8 @@ from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
-from monitoring_lib.alerts.outbox import (
-    DeliveryReport,
-    channels_from_settings,
-    deliver_pending,
-    previous_alert_states,
-)
+from monitoring_lib.alerts.channels.factory import channels_from_settings
+from monitoring_lib.alerts.outbox import DeliveryReport, deliver_pending, previous_alert_states
 from monitoring_lib.alerts.planning import AlertContext, Breach, plan_alerts
 from monitoring_lib.io.loading import WindowData, load_reference, load_window
 from monitoring_lib.observability.prometheus import push_after_run

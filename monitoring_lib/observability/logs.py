@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import IO
@@ -20,11 +20,11 @@ from typing import IO
 from pydantic import SecretStr
 from pythonjsonlogger.json import JsonFormatter
 
-from monitoring_lib.alerts.outbox import redact
+from monitoring_lib.observability.redaction import RedactingFilter
+from monitoring_lib.settings import DriftwiseSettings
 
 CONTEXT_FIELDS = ("model", "window", "run_id", "stage")
 _context: ContextVar[Mapping[str, str]] = ContextVar("driftwise_log_context", default={})  # noqa: B039 -- read-only default
-_URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@", re.IGNORECASE)
 _TASK_SUFFIX = re.compile(r"-[0-9a-f]{3}$")
 _MARK = "_driftwise_json"
 """Attribute set on the handlers and filters this module installs, so a second call replaces
@@ -63,28 +63,6 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` without the secrets, Slack tokens and webhooks, or any URL's password."""
-    return _URL_PASSWORD.sub(r"\1***@", redact(text, secrets))
-
-
-class SecretFilter(logging.Filter):
-    """Renders the message, scrubs it, and stores the scrubbed traceback in its place."""
-
-    def __init__(self, secrets: Sequence[str]) -> None:
-        super().__init__()
-        self.secrets = tuple(secret for secret in secrets if len(secret) >= 4)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = scrub(record.getMessage(), self.secrets), None
-        if record.exc_info:
-            text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text, record.exc_info = scrub(text, self.secrets), None
-        elif record.exc_text:
-            record.exc_text = scrub(record.exc_text, self.secrets)
-        return True
-
-
 def json_formatter() -> logging.Formatter:
     """One JSON object per line: timestamp (UTC ISO 8601), level, logger, message, context."""
     return JsonFormatter(
@@ -97,8 +75,6 @@ def json_formatter() -> logging.Formatter:
 
 def known_secrets() -> list[str]:
     """Every secret the settings hold (values of SecretStr fields), to scrub from log lines."""
-    from monitoring_lib.settings import DriftwiseSettings
-
     found = []
     for settings in (DriftwiseSettings(),):
         for name in type(settings).model_fields:
@@ -120,8 +96,6 @@ def configure_logging(
     formatter; without any, one writing to ``stream`` (stderr) is added. Idempotent.
     Returns the handler added, if any."""
     if enabled is None:
-        from monitoring_lib.settings import DriftwiseSettings
-
         enabled = DriftwiseSettings().log_json
     if not enabled:
         return None
@@ -135,7 +109,9 @@ def configure_logging(
         setattr(added, _MARK, True)
         root.addHandler(added)
         targets = [added]
-    filters = [ContextFilter(), SecretFilter(known_secrets() if secrets is None else secrets)]
+    secrets = known_secrets() if secrets is None else secrets
+    # Short values (a 3-letter password) would blank out ordinary words all over the log.
+    filters = [ContextFilter(), RedactingFilter([s for s in secrets if len(s) >= 4])]
     for filter_ in filters:
         setattr(filter_, _MARK, True)
     for handler in targets:

@@ -87,9 +87,6 @@ class EmailChannelSpec(ChannelSpecBase):
         return f"email:{self.to[0]}{more}"[:200]
 
 
-EXTRA_CHANNEL_SPECS = (PagerDutyChannelSpec, EmailChannelSpec)
-
-
 class SlackApiChannelSpec(ChannelSpecBase):
     """A Slack channel, posted to with the bot token (chat.postMessage)."""
 

@@ -17,15 +17,10 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitoring_lib.alerts.outbox import (
-    SENT,
-    Pacing,
-    PostResult,
-    SlackApiChannel,
-    WebhookChannel,
-    deliver_pending,
-    previous_alert_states,
-)
+from monitoring_lib.alerts.channels.base import SENT, Pacing, PostResult
+from monitoring_lib.alerts.channels.slack_api import SlackApiChannel
+from monitoring_lib.alerts.channels.webhook import WebhookChannel
+from monitoring_lib.alerts.outbox import deliver_pending, previous_alert_states
 from monitoring_lib.alerts.planning import (
     AlertContent,
     AlertContext,

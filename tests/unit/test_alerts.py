@@ -17,16 +17,11 @@ from pydantic import SecretStr, ValidationError
 from typer.testing import CliRunner
 
 from driftwise.cli_alerts import alerts_app
-from monitoring_lib.alerts.outbox import (
-    REDACTED,
-    Pacing,
-    RedactingFilter,
-    SlackApiChannel,
-    WebhookChannel,
-    alert_fingerprint,
-    build_channels,
-    redact,
-)
+from monitoring_lib.alerts.channels.base import Pacing, alert_fingerprint
+from monitoring_lib.alerts.channels.factory import build_channels
+from monitoring_lib.alerts.channels.slack_api import SlackApiChannel
+from monitoring_lib.alerts.channels.webhook import WebhookChannel
+from monitoring_lib.alerts.content import format_value, slack_message
 from monitoring_lib.alerts.planning import (
     AlertContent,
     AlertContext,
@@ -34,10 +29,9 @@ from monitoring_lib.alerts.planning import (
     Breach,
     DriftedColumn,
     dedup_key,
-    format_value,
     plan_alerts,
-    slack_message,
 )
+from monitoring_lib.observability.redaction import REDACTED, RedactingFilter, redact
 from monitoring_lib.spec.alerts import AlertsSpec, SlackApiChannelSpec
 from monitoring_lib.store.repository import AlertDraft
 from tests.slack_server import SlackTestServer

@@ -18,14 +18,11 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import Engine, select
 
-from monitoring_lib.alerts.channels.extra import (
-    EmailChannel,
-    PagerDutyChannel,
-    email_message,
-    extra_channel,
-    incident_key,
-)
-from monitoring_lib.alerts.outbox import Pacing, deliver_pending
+from monitoring_lib.alerts.channels.base import ChannelContext, Pacing
+from monitoring_lib.alerts.channels.factory import build_channel
+from monitoring_lib.alerts.channels.pagerduty import PagerDutyChannel, incident_key
+from monitoring_lib.alerts.channels.smtp import EmailChannel, email_message
+from monitoring_lib.alerts.outbox import deliver_pending
 from monitoring_lib.alerts.planning import AlertContent, Breach, DriftedColumn
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec.alerts import EmailChannelSpec, PagerDutyChannelSpec
@@ -272,11 +269,11 @@ def test_email_spec_refuses_non_addresses(bad: str) -> None:
 def test_missing_settings_name_the_variable() -> None:
     pager = PagerDutyChannelSpec.model_validate({"type": "pagerduty"})
     mail = EmailChannelSpec.model_validate({"type": "email", "to": ["ops@example.com"]})
-    assert "DRIFTWISE_PAGERDUTY_ROUTING_KEY" in str(extra_channel(pager, DriftwiseSettings()))
-    assert "DRIFTWISE_SMTP_HOST" in str(extra_channel(mail, DriftwiseSettings()))
+    assert "DRIFTWISE_PAGERDUTY_ROUTING_KEY" in str(build_channel(pager, ChannelContext()))
+    assert "DRIFTWISE_SMTP_HOST" in str(build_channel(mail, ChannelContext()))
     assert mail.key == "email:ops@example.com"
     named = PagerDutyChannelSpec.model_validate({"type": "pagerduty", "routing_key_env": "PD_KEY"})
-    made = extra_channel(named, DriftwiseSettings(), environ_key=SecretStr(ROUTING_KEY))
+    made = build_channel(named, ChannelContext(environ={"PD_KEY": SecretStr(ROUTING_KEY)}))
     assert isinstance(made, PagerDutyChannel)
     assert made.name == "pagerduty:PD_KEY"
 
