@@ -13,7 +13,8 @@ from sqlalchemy import delete
 
 from flows.monitor import MonitorParams, monitor_model
 from monitoring_lib import demo
-from monitoring_lib.actions.registry import CHAMPION, StoreRegistry
+from monitoring_lib.actions.registry import CHAMPION
+from monitoring_lib.actions.store_registry import StoreRegistry
 from monitoring_lib.io.artifacts import model_folder
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec.monitor import load_spec

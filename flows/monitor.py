@@ -15,8 +15,8 @@ from monitoring_lib.observability.logs import configure_logging, log_context
 from monitoring_lib.pipeline.streamed import needs_streaming
 from monitoring_lib.pipeline.summary import summarize
 from monitoring_lib.policy.evaluate import Evaluation
+from monitoring_lib.policy.followup import FollowUp, follow_up
 from monitoring_lib.settings import DriftwiseSettings
-from monitoring_lib.spec.base import Decision
 from monitoring_lib.spec.monitor import MonitorSpec, load_spec
 from monitoring_lib.store.repository import RunInfo
 from monitoring_lib.windows import Window, resolve_window
@@ -165,8 +165,9 @@ def _monitor_window(
 def act_on(
     verdict: Evaluation, spec: MonitorSpec, params: MonitorParams, window: Window, as_of: datetime
 ) -> str | None:
-    """Start the subflow the decision names; otherwise let a long-serving champion earn 'good'."""
-    if verdict.decision is Decision.RETRAIN and spec.actions.retrain is not None:
+    """Start the subflow the verdict calls for, or let a long-serving champion earn 'good'."""
+    step = follow_up(verdict, spec.actions)
+    if step is FollowUp.RETRAIN:
         retrain = RetrainParams(
             spec_path=params.spec_path,
             reasons=list(verdict.reasons),
@@ -174,7 +175,7 @@ def act_on(
             window_start=window.start,
         )
         return f"retraining: {retrain_model(retrain)['status']}"
-    if verdict.decision is Decision.ROLLBACK:
+    if step is FollowUp.ROLLBACK:
         rollback = RollbackParams(
             spec_path=params.spec_path,
             reason="; ".join(verdict.reasons),
@@ -182,6 +183,6 @@ def act_on(
             as_of=as_of,
         )
         return f"rollback: {rollback_model(rollback)['status']}"
-    if verdict.severity != "critical":
+    if step is FollowUp.MARK_GOOD:
         mark_good_task(spec, as_of)
     return None

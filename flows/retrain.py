@@ -12,8 +12,8 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
-from monitoring_lib.actions.retrain import ActionStatus
-from monitoring_lib.actions.training import Approval, ApprovalVerdict, GateResult, decide_promotion
+from monitoring_lib.actions.gate import Approval, ApprovalVerdict, GateResult, decide_promotion
+from monitoring_lib.actions.log import ActionStatus
 from monitoring_lib.spec.monitor import load_spec
 from tasks.actions import (
     claim_retrain_task,
@@ -85,17 +85,8 @@ def retrain_model(params: RetrainParams) -> dict[str, Any]:
     try:
         holdout = training_set_task(spec, settings, now)
         challenger = train_task(spec, settings, holdout)
-        champion_scores, challenger_scores, champion_version = score_task(spec, challenger, holdout)
-        version, gate = register_and_gate_task(
-            spec,
-            settings,
-            challenger,
-            champion_scores,
-            challenger_scores,
-            champion_version,
-            run_id,
-            now,
-        )
+        contest = score_task(spec, challenger, holdout)
+        version, gate = register_and_gate_task(spec, settings, challenger, contest, run_id, now)
         approval = None
         if gate.promote and settings.approval.required:
             approval = _ask_for_approval(gate, int(settings.approval.timeout.total_seconds()))

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from monitoring_lib.spec.monitor import load_spec
 from tasks.actions import rollback_task
-from tasks.monitoring import critical_notice_task
+from tasks.monitoring import critical_notice_task, deliver_alerts_task
 
 
 class RollbackParams(BaseModel):
@@ -32,8 +32,10 @@ def rollback_model(params: RollbackParams) -> dict[str, Any]:
     result = rollback_task(
         spec, params.reason, now, params.decided_by, str(runtime.flow_run.id or "") or None
     )
-    if result.needs_critical_alert:
-        critical_notice_task(spec, "rollback", "; ".join(result.reasons), now)
+    if result.needs_critical_alert and critical_notice_task(
+        spec, "rollback", "; ".join(result.reasons), now
+    ):
+        deliver_alerts_task(spec)
     return {
         "status": result.status.value,
         "from_version": result.from_version,

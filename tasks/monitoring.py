@@ -13,10 +13,10 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
 from monitoring_lib.alerts.channels.factory import channels_from_settings
-from monitoring_lib.alerts.outbox import DeliveryReport, deliver_pending, previous_alert_states
-from monitoring_lib.alerts.planning import AlertContext, Breach, plan_alerts
+from monitoring_lib.alerts.outbox import DeliveryReport, deliver_pending
 from monitoring_lib.io.loading import WindowData, load_reference, load_window
 from monitoring_lib.observability.prometheus import push_after_run
+from monitoring_lib.pipeline.alerting import queue_critical_notice
 from monitoring_lib.pipeline.evaluate import WindowEvaluation, evaluate_window
 from monitoring_lib.pipeline.late_labels import refresh_labels
 from monitoring_lib.pipeline.persist import WindowOutcome, persist_window
@@ -24,8 +24,9 @@ from monitoring_lib.pipeline.streamed import evaluate_window_streamed, rows_to_e
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.engine import open_store
-from monitoring_lib.store.repository import RunInfo, completed_windows, enqueue_alerts, ensure_model
+from monitoring_lib.store.repository import RunInfo, completed_windows, ensure_model
 from monitoring_lib.windows import Window
+from tasks.store import store_sessions
 
 
 @task(name="load window", cache_policy=NO_CACHE)
@@ -100,7 +101,7 @@ def persist_window_task(
     run_url: str | None,
 ) -> WindowOutcome:
     """One transaction: metrics, profile and report locations, run row, policy verdict, alerts."""
-    sessions = open_store(DriftwiseSettings().store_url)
+    sessions = store_sessions()
     with sessions.begin() as session:
         outcome = persist_window(
             session, spec, window, run, evaluation, raise_alerts=raise_alerts, run_url=run_url
@@ -148,7 +149,7 @@ def deliver_alerts_task(spec: MonitorSpec) -> DeliveryReport:
 
 @task(name="find completed windows", cache_policy=NO_CACHE)
 def completed_windows_task(spec: MonitorSpec, windows: list[Window]) -> set[datetime]:
-    sessions = open_store(DriftwiseSettings().store_url)
+    sessions = store_sessions()
     with sessions.begin() as session:
         model = ensure_model(session, spec.name, spec.task.value)
         return completed_windows(session, model, [w.start for w in windows])
@@ -156,26 +157,11 @@ def completed_windows_task(spec: MonitorSpec, windows: list[Window]) -> set[date
 
 @task(name="raise critical alert", cache_policy=NO_CACHE)
 def critical_notice_task(spec: MonitorSpec, rule: str, reason: str, now: datetime) -> int:
-    """A critical alert that no metric rule raised (e.g. a rollback with no good version)."""
+    """Queue a critical alert that no metric rule raised (e.g. a rollback with no good version);
+    the caller delivers it."""
     get_run_logger().error("%s: %s", spec.name, reason)
-    if not spec.alerts.channels:
-        return 0
-    breach = Breach(rule=rule, metric=reason[:200], value=None, threshold=None, severity="critical")
-    sessions = open_store(DriftwiseSettings().store_url)
-    with sessions.begin() as session:
-        model = ensure_model(session, spec.name, spec.task.value)
-        context = AlertContext(
-            model=spec.name,
-            window_start=now,
-            window_label=now.strftime("%Y-%m-%d %H:%M %Z"),
-            decision=rule,
-        )
-        drafts = plan_alerts(
-            context, [breach], set(), previous_alert_states(session, model, now), spec.alerts
-        )
-        enqueue_alerts(session, model, None, drafts)
-    deliver_alerts_task.fn(spec)
-    return len(drafts)
+    with store_sessions().begin() as session:
+        return queue_critical_notice(session, spec, rule, reason, now)
 
 
 @task(
@@ -188,9 +174,7 @@ def refresh_labels_task(spec: MonitorSpec, as_of: datetime | None, since: dateti
     """Quality of recent windows whose labels arrived since they ran; drift is left alone."""
     if spec.columns.target is None:
         return 0
-    outcomes = refresh_labels(
-        spec, open_store(DriftwiseSettings().store_url), as_of=as_of, since=since
-    )
+    outcomes = refresh_labels(spec, store_sessions(), as_of=as_of, since=since)
     rescored = [o.window.label for o in outcomes if o.refreshed]
     if rescored:
         get_run_logger().info("rescored with late labels: %s", ", ".join(rescored))

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -19,14 +18,13 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 
-from monitoring_lib.records import Metric
+from monitoring_lib.records import TASK_METRICS, Metric
+from monitoring_lib.spec.actions import TRAINER_PATH
 from monitoring_lib.store.repository import StoredWindow
 
 if TYPE_CHECKING:
-    # Type-only: spec.py embeds actions.ActionsSpec, which imports this module.
     from monitoring_lib.spec.monitor import MonitorSpec
-from monitoring_lib.records import TASK_METRICS, metric_direction
-from monitoring_lib.spec.actions import TRAINER_PATH
+
 
 Trainer = Callable[..., Any]
 """``trainer(features, target, *, spec) -> fitted estimator`` with predict (and predict_proba)."""
@@ -98,6 +96,8 @@ class Holdout:
     holdout_features: pd.DataFrame
     holdout_target: pd.Series
     stratified: bool
+    rows_by_source: dict[str, int] = field(default_factory=dict)
+    """The training set's labelled rows by source, for the run's log."""
 
 
 def split_holdout(
@@ -121,7 +121,7 @@ def split_holdout(
         random_state=seed,
         stratify=target if stratify else None,
     )
-    return Holdout(train_x, train_y, test_x, test_y, stratify)
+    return Holdout(train_x, train_y, test_x, test_y, stratify, dict(training.rows_by_source))
 
 
 def load_trainer(path: str, *, key: str = "actions.retrain.trainer") -> Trainer:
@@ -248,128 +248,4 @@ def _probability_metric(
         return float(skm.roc_auc_score(truth == pos_label, positive))
     return float(
         skm.roc_auc_score(truth, probability, multi_class="ovr", average="macro", labels=classes)
-    )
-
-
-MARGIN_TOLERANCE = 1e-12
-"""Float slack so that an improvement of exactly the margin (0.81 - 0.80 vs 0.01) passes."""
-
-
-@dataclass(frozen=True)
-class GateResult:
-    promote: bool
-    reasons: tuple[str, ...]
-    metric: str
-    margin: float
-    champion: float | None = None
-    challenger: float | None = None
-    improvement: float | None = None
-    """How much better the challenger is, in the metric's units (positive is better)."""
-
-    def as_metrics(self) -> dict[str, Any]:
-        """The numbers behind the verdict, for the actions table."""
-        return {
-            "metric": self.metric,
-            "margin": self.margin,
-            "champion": self.champion,
-            "challenger": self.challenger,
-            "improvement": self.improvement,
-        }
-
-
-def _finite(scores: Mapping[str, float] | None, metric: str) -> float | None:
-    value = None if scores is None else scores.get(metric)
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
-def gate(
-    champion_scores: Mapping[str, float] | None,
-    challenger_scores: Mapping[str, float],
-    metric: str,
-    margin: float,
-) -> GateResult:
-    """Promote only a challenger better than the champion by at least ``margin`` (fail closed).
-
-    ``champion_scores`` None means there is no champion yet: a challenger with the metric wins.
-    """
-    direction = metric_direction(metric)
-    challenger, champion = _finite(challenger_scores, metric), _finite(champion_scores, metric)
-    improvement = None
-    if direction is not None and challenger is not None and champion is not None:
-        improvement = challenger - champion if direction == "higher" else champion - challenger
-    promote, reason = _verdict(metric, margin, direction, champion_scores is None, champion,
-                               challenger, improvement)  # fmt: skip
-    return GateResult(promote, (reason,), metric, margin, champion, challenger, improvement)
-
-
-def _verdict(
-    metric: str,
-    margin: float,
-    direction: str | None,
-    first_model: bool,
-    champion: float | None,
-    challenger: float | None,
-    improvement: float | None,
-) -> tuple[bool, str]:
-    if direction is None:
-        return False, f"{metric} is not a metric the gate can compare"
-    if challenger is None:
-        return False, f"the challenger has no finite {metric}: not promoted (fail closed)"
-    if first_model:
-        return (
-            True,
-            f"no champion yet: the challenger ({metric} {challenger:.4g}) becomes the first",
-        )
-    if champion is None or improvement is None:
-        return False, f"the champion has no finite {metric}: not promoted (fail closed)"
-    compared = (
-        f"challenger {metric} {challenger:.4g} vs champion {champion:.4g} "
-        f"({direction} is better): improvement {improvement:+.4g}, margin {margin:g}"
-    )
-    if improvement > 0 and improvement >= margin - MARGIN_TOLERANCE:
-        return True, compared
-    return False, f"{compared}: not better by the margin"
-
-
-class ApprovalVerdict(StrEnum):
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    TIMED_OUT = "timed_out"
-
-
-@dataclass(frozen=True)
-class Approval:
-    """A person's answer to 'promote this challenger?' (or the pause timing out)."""
-
-    verdict: ApprovalVerdict
-    decided_by: str | None = None
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    promote: bool
-    reasons: tuple[str, ...]
-    decided_by: str
-    """'gate', the approver's name, or 'timeout'."""
-
-
-def decide_promotion(
-    result: GateResult, *, approval_required: bool, approval: Approval | None = None
-) -> PromotionDecision:
-    """Promote when the gate passed and, if approval is required, a person approved in time."""
-    if not result.promote:
-        return PromotionDecision(False, result.reasons, "gate")
-    if not approval_required:
-        return PromotionDecision(True, result.reasons, "gate")
-    if approval is None:
-        return PromotionDecision(False, (*result.reasons, "approval required, none given"), "gate")
-    who = approval.decided_by or "unknown approver"
-    note = f": {approval.note}" if approval.note else ""
-    if approval.verdict is ApprovalVerdict.APPROVED:
-        return PromotionDecision(True, (*result.reasons, f"approved by {who}{note}"), who)
-    if approval.verdict is ApprovalVerdict.REJECTED:
-        return PromotionDecision(False, (*result.reasons, f"rejected by {who}{note}"), who)
-    return PromotionDecision(
-        False, (*result.reasons, "approval timed out: not promoted"), "timeout"
     )

@@ -1,14 +1,21 @@
-"""From the policy's verdict to what alerts say: breaches that fire, rules that cleared."""
+"""From the policy's verdict to what alerts say: breaches that fire, rules that cleared, and
+notices no metric rule raised (a rollback with no good version to go back to)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from monitoring_lib.alerts.planning import AlertContext, Breach, DriftedColumn
+from sqlalchemy.orm import Session
+
+from monitoring_lib.alerts.outbox import previous_alert_states
+from monitoring_lib.alerts.planning import AlertContext, Breach, DriftedColumn, plan_alerts
 from monitoring_lib.policy.evaluate import Evaluation
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
-from monitoring_lib.spec.base import Decision
+from monitoring_lib.spec.base import Decision, Severity
+from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.spec.policy import PolicySpec
+from monitoring_lib.store.repository import enqueue_alerts, ensure_model
 from monitoring_lib.windows import Window
 
 
@@ -67,3 +74,25 @@ def alert_context(
         prefect_run_url=run_url,
         report_url=report_url,
     )
+
+
+def queue_critical_notice(
+    session: Session, spec: MonitorSpec, rule: str, reason: str, now: datetime
+) -> int:
+    """Queue a critical alert that no metric rule raised; how many outbox rows it added."""
+    if not spec.alerts.channels:
+        return 0
+    breach = Breach(
+        rule=rule, metric=reason[:200], value=None, threshold=None, severity=Severity.CRITICAL
+    )
+    model = ensure_model(session, spec.name, spec.task.value)
+    context = AlertContext(
+        model=spec.name,
+        window_start=now,
+        window_label=now.strftime("%Y-%m-%d %H:%M %Z"),
+        decision=rule,
+    )
+    previous = previous_alert_states(session, model, now)
+    drafts = plan_alerts(context, [breach], set(), previous, spec.alerts)
+    enqueue_alerts(session, model, None, drafts)
+    return len(drafts)

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from flows.monitor import MonitorParams, monitor_model
 from flows.retrain import RetrainParams, retrain_model
 from flows.rollback import RollbackParams, rollback_model
-from monitoring_lib.actions.registry import CHAMPION, StoreRegistry
+from monitoring_lib.actions.registry import CHAMPION
+from monitoring_lib.actions.store_registry import StoreRegistry
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.store.models import Action, Alert
 from monitoring_lib.store.repository import ensure_model

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from flows.monitor import MonitorParams, monitor_model
-from monitoring_lib.actions.retrain import ActionKind, ActionStatus, record_action
+from monitoring_lib.actions.log import ActionKind, ActionStatus, record_action
 from monitoring_lib.store.repository import model_id
 from tests.flows.helpers import DRIFT_ALERT_POLICY, write_spec_file
 

@@ -16,29 +16,18 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitoring_lib import demo_data
-from monitoring_lib.actions.registry import CHALLENGER, CHAMPION, StoreRegistry
-from monitoring_lib.actions.retrain import (
-    ActionKind,
-    ActionStatus,
-    action_history,
-    apply_promotion,
-    champion_to_mark_good,
-    claim_retrain,
-    finish_action,
-    in_cooldown,
-    record_gate,
-    retrain_lock,
-    rollback,
-)
+from monitoring_lib.actions.gate import Approval, ApprovalVerdict, decide_promotion, gate
+from monitoring_lib.actions.log import ActionKind, ActionStatus, action_history, finish_action
+from monitoring_lib.actions.promotion import apply_promotion, champion_to_mark_good
+from monitoring_lib.actions.registry import CHALLENGER, CHAMPION
+from monitoring_lib.actions.retrain import claim_retrain, in_cooldown, record_gate, retrain_lock
+from monitoring_lib.actions.rollback import rollback
+from monitoring_lib.actions.store_registry import StoreRegistry
 from monitoring_lib.actions.training import (
-    Approval,
-    ApprovalVerdict,
     Holdout,
     Trainer,
     TrainerError,
     build_training_set,
-    decide_promotion,
-    gate,
     score_model,
     split_holdout,
     train_challenger,

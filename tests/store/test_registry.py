@@ -20,11 +20,11 @@ from monitoring_lib.actions.registry import (
     CHALLENGER,
     CHAMPION,
     ModelRegistry,
-    StoreRegistry,
     UnknownVersionError,
-    model_folder,
     path_of,
 )
+from monitoring_lib.actions.store_registry import StoreRegistry
+from monitoring_lib.io.artifacts import model_folder
 from monitoring_lib.store.models import ModelVersion
 from monitoring_lib.store.repository import UnknownModelError, ensure_model
 
@@ -44,7 +44,7 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ModelRe
     """The same contract tests run against each implementation."""
     if request.param == "mlflow":
         pytest.importorskip("mlflow", reason="MLflow is an optional extra, not installed here")
-        from monitoring_lib.actions.registry import MlflowRegistry
+        from monitoring_lib.actions.mlflow_registry import MlflowRegistry
 
         location = (tmp_path / "mlflow-artifacts").as_uri()
         yield MlflowRegistry(f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_location=location)

@@ -16,16 +16,13 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 from monitoring_lib import demo_data
+from monitoring_lib.actions.gate import Approval, ApprovalVerdict, decide_promotion, gate
 from monitoring_lib.actions.retrain import actions_of
 from monitoring_lib.actions.training import (
-    Approval,
-    ApprovalVerdict,
     TrainerError,
     TrainingDataError,
     TrainingSet,
     build_training_set,
-    decide_promotion,
-    gate,
     load_trainer,
     pick_training_windows,
     score_model,
