@@ -21,7 +21,7 @@ from monitoring_lib.actions.registry import (
 )
 from monitoring_lib.io.artifacts import model_folder
 from monitoring_lib.store.models import ModelAlias, ModelVersion, utcnow
-from monitoring_lib.store.repository import _insert, require_model_id
+from monitoring_lib.store.repository import dialect_insert, require_model_id
 
 
 class StoreRegistry:
@@ -93,7 +93,7 @@ class StoreRegistry:
 
     def set_alias(self, model_name: str, alias: str, version: int) -> None:
         row = self._row(model_name, version)
-        statement = _insert(self.session)(ModelAlias).values(
+        statement = dialect_insert(self.session)(ModelAlias).values(
             model_id=row.model_id, alias=alias, version_id=row.id, updated_at=utcnow()
         )
         self.session.execute(

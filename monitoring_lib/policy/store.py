@@ -23,7 +23,7 @@ from monitoring_lib.policy.evaluate import (
     evaluate,
     replay,
 )
-from monitoring_lib.records import MetricRecord, MetricStatus
+from monitoring_lib.records import MetricRecord
 from monitoring_lib.spec.base import Decision, Severity
 from monitoring_lib.spec.policy import MetricKey, PolicySpec
 from monitoring_lib.store.models import (
@@ -34,7 +34,7 @@ from monitoring_lib.store.models import (
     Run,
     utcnow,
 )
-from monitoring_lib.store.repository import require_model_id
+from monitoring_lib.store.repository import record_of, require_model_id
 
 OVERALL = ""
 """The ``rule`` of the row holding a window's overall decision."""
@@ -75,16 +75,7 @@ def policy_windows(
             key_columns.in_(sorted(keys)),
         )
         for row in session.execute(query).scalars():
-            found[row.window_start].append(
-                MetricRecord(
-                    metric=row.metric,
-                    value=row.value,
-                    status=MetricStatus(row.status),
-                    column=row.column_name,
-                    segment=row.segment,
-                    details=dict(row.details or {}),
-                )
-            )
+            found[row.window_start].append(record_of(row))
     return [WindowMetrics.of(start, found[start]) for start in sorted(starts)]
 
 

@@ -65,14 +65,16 @@ class AlertDraft:
     content: dict[str, Any]
 
 
-def _insert(session: Session) -> Any:
+def dialect_insert(session: Session) -> Any:
     """The dialect's INSERT that supports ON CONFLICT (PostgreSQL and SQLite share the API)."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def ensure_model(session: Session, name: str, task: str) -> int:
     """The model's id, creating its row if needed; safe when two runs race to create it."""
-    session.execute(_insert(session)(Model).values(name=name, task=task).on_conflict_do_nothing())
+    session.execute(
+        dialect_insert(session)(Model).values(name=name, task=task).on_conflict_do_nothing()
+    )
     return session.execute(select(Model.id).where(Model.name == name)).scalar_one()
 
 
@@ -80,7 +82,7 @@ def record_reference_profile(
     session: Session, model: int, content_hash: str, uri: str, rows: int
 ) -> None:
     """Remember where the reference's profile lives (one row per distinct reference content)."""
-    statement = _insert(session)(ReferenceProfile).values(
+    statement = dialect_insert(session)(ReferenceProfile).values(
         model_id=model, content_hash=content_hash, uri=uri, row_count=rows, created_at=utcnow()
     )
     session.execute(statement.on_conflict_do_nothing(index_elements=["model_id", "content_hash"]))
@@ -120,7 +122,7 @@ def _lock_run_row(session: Session, model: int, window: Window, run: RunInfo) ->
         "report_uri": run.report_uri,
         "report_rows": run.report_rows,
     }
-    statement = _insert(session)(Run).values(**values)
+    statement = dialect_insert(session)(Run).values(**values)
     updates = {k: statement.excluded[k] for k in values if k not in ("model_id", "window_start")}
     statement = statement.on_conflict_do_update(
         index_elements=["model_id", "window_start"], set_=updates
@@ -178,7 +180,7 @@ def replace_window(
     )
     rows = _rows(model, window, run_id, records)
     for start in range(0, len(rows), 5_000):
-        session.execute(_insert(session)(MetricRow), rows[start : start + 5_000])
+        session.execute(dialect_insert(session)(MetricRow), rows[start : start + 5_000])
     for profile in profiles:
         session.add(
             Profile(
@@ -222,7 +224,7 @@ def replace_metric_families(
         )
     rows = _rows(model, window, run.id, records)
     if rows:
-        session.execute(_insert(session)(MetricRow), rows)
+        session.execute(dialect_insert(session)(MetricRow), rows)
     return run.id
 
 
@@ -231,7 +233,7 @@ def enqueue_alerts(
 ) -> None:
     """Add alerts to the outbox; an alert whose (dedup key, channel) exists already is dropped."""
     for alert in alerts:
-        statement = _insert(session)(Alert).values(
+        statement = dialect_insert(session)(Alert).values(
             model_id=model,
             window_start=window.start if window else None,
             rule=alert.rule,
@@ -254,10 +256,11 @@ def window_metrics(session: Session, model: int, window_start: datetime) -> list
     rows = session.execute(
         query.order_by(MetricRow.metric, MetricRow.column_name, MetricRow.segment)
     )
-    return [_record(row) for row in rows.scalars()]
+    return [record_of(row) for row in rows.scalars()]
 
 
-def _record(row: MetricRow) -> MetricRecord:
+def record_of(row: MetricRow) -> MetricRecord:
+    """A stored metric row as the record every stage speaks."""
     return MetricRecord(
         metric=row.metric,
         value=row.value,

@@ -9,18 +9,22 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.metrics import ValueDrift
 
 from monitoring_lib.metrics.drift.memory import compute_drift
-from monitoring_lib.metrics.drift.scoring import (
-    NumericReference,
-    NumericSketch,
-    benjamini_hochberg,
-    ks_from_sketch,
-    ks_sorted,
+from monitoring_lib.metrics.drift.nulls import (
     null_wasserstein,
     null_wasserstein_uniform,
     quantile_support,
+)
+from monitoring_lib.metrics.drift.sketches import (
+    NumericReference,
+    NumericSketch,
+    ks_from_sketch,
     sketch_counts,
-    sturges_edges,
     wasserstein_from_sketch,
+)
+from monitoring_lib.metrics.drift.stattests import (
+    benjamini_hochberg,
+    ks_sorted,
+    sturges_edges,
     wasserstein_sorted,
 )
 from monitoring_lib.records import Metric, MetricRecord

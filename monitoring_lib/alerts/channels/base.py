@@ -112,7 +112,7 @@ _HINTS = {
 }
 
 
-def _failure(what: str, code: str, status: int, secrets: Sequence[str]) -> PostResult:
+def http_failure(what: str, code: str, status: int, secrets: Sequence[str]) -> PostResult:
     """An HTTP answer that is not a success; ``code`` is Slack's error name where it sent one."""
     if status == 429:
         code = "rate limited (still, after waiting as long as Retry-After said)"
@@ -128,7 +128,7 @@ def _failure(what: str, code: str, status: int, secrets: Sequence[str]) -> PostR
     )
 
 
-def _exception_failure(what: str, error: Exception, secrets: Sequence[str]) -> PostResult:
+def exception_failure(what: str, error: Exception, secrets: Sequence[str]) -> PostResult:
     """A post that got no HTTP answer. A channel never raises: a client's exception may carry the
     URL (the secret, for a webhook), so it becomes a redacted result instead."""
     if isinstance(error, TimeoutError | ConnectionResetError):

@@ -28,10 +28,10 @@ from monitoring_lib.alerts.channels.base import (
     ChannelContext,
     Pacing,
     PostResult,
-    _exception_failure,
-    _failure,
     alert_fingerprint,
     client_logger,
+    exception_failure,
+    http_failure,
     pacing_of,
 )
 from monitoring_lib.alerts.content import slack_message
@@ -42,7 +42,7 @@ from monitoring_lib.spec.alerts import SlackApiChannelSpec
 log = logging.getLogger(__name__)
 
 
-def _retry_handlers(retry_interval: float) -> list[RetryHandler]:
+def retry_handlers(retry_interval: float) -> list[RetryHandler]:
     """Retry once on a refused or reset connection, and after a 429 as long as Retry-After says;
     other failures leave the alert pending for the next run instead of holding this one."""
     return [
@@ -75,7 +75,7 @@ class SlackApiChannel:
             base_url=base_url,
             timeout=timeout,
             logger=client_logger(name, self._secrets),
-            retry_handlers=_retry_handlers(retry_interval),
+            retry_handlers=retry_handlers(retry_interval),
         )
 
     def __repr__(self) -> str:
@@ -95,11 +95,11 @@ class SlackApiChannel:
             )
         except SlackApiError as error:
             code = str(error.response.get("error") or "error")
-            return _failure(
+            return http_failure(
                 "Slack chat.postMessage", code, error.response.status_code, self._secrets
             )
         except Exception as error:
-            return _exception_failure("Slack chat.postMessage", error, self._secrets)
+            return exception_failure("Slack chat.postMessage", error, self._secrets)
         return SENT
 
     def delivered(self, dedup_keys: Sequence[str], since: datetime) -> set[str]:

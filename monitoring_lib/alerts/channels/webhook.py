@@ -16,12 +16,12 @@ from monitoring_lib.alerts.channels.base import (
     ChannelContext,
     Pacing,
     PostResult,
-    _exception_failure,
-    _failure,
     client_logger,
+    exception_failure,
+    http_failure,
     pacing_of,
 )
-from monitoring_lib.alerts.channels.slack_api import _retry_handlers
+from monitoring_lib.alerts.channels.slack_api import retry_handlers
 from monitoring_lib.alerts.content import json_payload, slack_message
 from monitoring_lib.alerts.planning import AlertContent
 from monitoring_lib.spec.alerts import ChannelSpecBase, SlackWebhookChannelSpec, WebhookChannelSpec
@@ -51,7 +51,7 @@ class WebhookChannel:
             url=url.get_secret_value(),
             timeout=timeout,
             logger=client_logger(name, self._secrets),
-            retry_handlers=_retry_handlers(retry_interval),
+            retry_handlers=retry_handlers(retry_interval),
         )
 
     def __repr__(self) -> str:
@@ -67,11 +67,11 @@ class WebhookChannel:
         try:
             response = self._client.send_dict(body)
         except Exception as error:
-            return _exception_failure(what, error, self._secrets)
+            return exception_failure(what, error, self._secrets)
         if 200 <= response.status_code < 300:
             return SENT
         code = (response.body or "error").strip().splitlines()[0][:100]
-        result = _failure(what, code, response.status_code, self._secrets)
+        result = http_failure(what, code, response.status_code, self._secrets)
         payload_error = response.status_code in (400, 413, 422)
         return PostResult(False, result.error, not payload_error, result.ambiguous)
 

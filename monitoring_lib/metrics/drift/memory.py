@@ -1,6 +1,6 @@
 """Per-column drift of a window against a reference, as MetricRecords.
 
-Scores come from :mod:`monitoring_lib.drift_stats` (equal to Evidently's stattests, far
+Scores come from :mod:`monitoring_lib.metrics.drift.stattests` (equal to Evidently's stattests, far
 faster); Evidently itself only draws the HTML report. Two verdict modes:
 
 * ``evidently``: Evidently's plain rule (p-value below / distance above the method threshold).
@@ -21,20 +21,21 @@ import numpy as np
 import pandas as pd
 
 from monitoring_lib.metrics.drift.scoring import (
-    DISTANCE_METHODS,
-    P_VALUE_METHODS,
     ColumnProblem,
     ColumnScore,
-    Kind,
-    NumericReference,
     ScoringOptions,
-    benjamini_hochberg,
     clean_numeric,
     score_categorical_counts,
     score_numeric,
     too_few,
     value_counts,
-    window_from_values,
+)
+from monitoring_lib.metrics.drift.sketches import NumericReference, window_from_values
+from monitoring_lib.metrics.drift.stattests import (
+    DISTANCE_METHODS,
+    P_VALUE_METHODS,
+    Kind,
+    benjamini_hochberg,
 )
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus, segment_key
 from monitoring_lib.spec.drift import DriftSettings

@@ -5,8 +5,8 @@ parquet dataset reads just those columns), one group of columns at a time. Each 
 in one of two ways, chosen from the row counts:
 
 * ``exact``: a column of both sides fits the budget, so the group's columns are gathered whole
-  and scored exactly as :func:`monitoring_lib.drift.compute_drift` scores them (equal to
-  Evidently); segments are scored too.
+  and scored exactly as the in-memory ``compute_drift`` scores them (equal to Evidently);
+  segments are scored too.
 * ``sketch``: a single column does not fit, so the window is merged chunk by chunk into
   per-column sufficient statistics against the prepared reference (KS, PSI, Jensen-Shannon,
   chi-square and z exact; Wasserstein within the bound ``wasserstein_from_sketch`` states).
@@ -38,12 +38,11 @@ from monitoring_lib.metrics.drift.memory import (
 from monitoring_lib.metrics.drift.scoring import (
     ColumnProblem,
     ColumnScore,
-    NumericReference,
-    NumericSketch,
     clean_numeric,
     score_categorical_counts,
     score_numeric,
 )
+from monitoring_lib.metrics.drift.sketches import NumericReference, NumericSketch
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus, segment_key
 from monitoring_lib.spec.drift import DriftSettings
 
