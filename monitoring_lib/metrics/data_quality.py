@@ -18,25 +18,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import pandas as pd
-
-from monitoring_lib.metrics.profiling import (
-    ColumnProfileView,
-    DatasetProfileView,
-    MetricConstraint,
-    frequent_items_of,
-)
+from monitoring_lib.metrics.profile_summary import frequent_items_of
+from monitoring_lib.metrics.profiling import ColumnProfileView, DatasetProfileView, MetricConstraint
 from monitoring_lib.metrics.profiling import factories as constraint_factories
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus
 
-KINDS = ("numeric", "string", "bool", "datetime", "mixed", "other")
-"""Dtype kinds compared by the schema check: int64 -> float64 (a NaN appeared) is no change."""
-
-_LISTED_LIMIT = 20
+LISTED_LIMIT = 20
 """At most this many offending values or columns are listed in a record's details."""
 
 DEFAULT_RANGE_MARGIN = 0.1
@@ -258,7 +249,7 @@ def derive_constraints(
 
 
 @dataclass(frozen=True, slots=True)
-class _Check:
+class Check:
     """One constraint's records for one column and segment."""
 
     metric: Metric
@@ -279,7 +270,7 @@ def _passes(constraint: MetricConstraint, view: DatasetProfileView) -> bool:
     return bool(passed)
 
 
-def _window_column(view: DatasetProfileView, check: _Check) -> ColumnProfileView | MetricRecord:
+def _window_column(view: DatasetProfileView, check: Check) -> ColumnProfileView | MetricRecord:
     """The window's column, or the SKIPPED/INSUFFICIENT_DATA record when it cannot be judged."""
     column = view.get_column(check.column)
     if column is None:
@@ -290,7 +281,7 @@ def _window_column(view: DatasetProfileView, check: _Check) -> ColumnProfileView
     return column
 
 
-def _not_null_record(view: DatasetProfileView, check: _Check) -> MetricRecord:
+def _not_null_record(view: DatasetProfileView, check: Check) -> MetricRecord:
     column = _window_column(view, check)
     if isinstance(column, MetricRecord):
         return column
@@ -308,7 +299,7 @@ def _range_reason(rule: RangeRule, outside: float, minimum: float, maximum: floa
     return f"{outside:.2%} of the values are outside {allowed}, {tolerated}"
 
 
-def _range_record(view: DatasetProfileView, rule: RangeRule, check: _Check) -> MetricRecord:
+def _range_record(view: DatasetProfileView, rule: RangeRule, check: Check) -> MetricRecord:
     """Value: the share of values outside the allowed range (KLL estimate, exact when small).
 
     FAILED when that share exceeds the rule's tolerance; with tolerance 0, when any value is
@@ -345,7 +336,7 @@ def _range_record(view: DatasetProfileView, rule: RangeRule, check: _Check) -> M
     )
 
 
-def _category_record(view: DatasetProfileView, rule: CategoryRule, check: _Check) -> MetricRecord:
+def _category_record(view: DatasetProfileView, rule: CategoryRule, check: Check) -> MetricRecord:
     """Value: how many distinct values the reference never had."""
     column = _window_column(view, check)
     if isinstance(column, MetricRecord):
@@ -353,7 +344,7 @@ def _category_record(view: DatasetProfileView, rule: CategoryRule, check: _Check
     items, exact = frequent_items_of(column)
     if exact and not items:
         return check.without_value(MetricStatus.INSUFFICIENT_DATA, "every value is missing")
-    expected = {"allowed_count": len(rule.allowed), "allowed": list(rule.allowed[:_LISTED_LIMIT])}
+    expected = {"allowed_count": len(rule.allowed), "allowed": list(rule.allowed[:LISTED_LIMIT])}
     if not exact:
         # The reference listed at most 768 values exactly; a window too varied for the sketch to
         # hold exactly has more distinct values than that, so some of them must be new.
@@ -364,7 +355,7 @@ def _category_record(view: DatasetProfileView, rule: CategoryRule, check: _Check
     allowed = set(rule.allowed)
     unseen = [item for item in items if item.value not in allowed]
     constraint = constraint_factories.frequent_strings_in_reference_set(rule.column, allowed)
-    listed = [{"value": item.value, "count": item.est} for item in unseen[:_LISTED_LIMIT]]
+    listed = [{"value": item.value, "count": item.est} for item in unseen[:LISTED_LIMIT]]
     rows = sum(item.est for item in unseen)
     return check.result(
         _passes(constraint, view), len(unseen), unseen=listed, unseen_rows=rows, **expected
@@ -380,117 +371,23 @@ def check_constraints(
     columns are still evaluated.
     """
     records = [
-        _not_null_record(window_view, _Check(Metric.DQ_NOT_NULL, name, segment))
+        _not_null_record(window_view, Check(Metric.DQ_NOT_NULL, name, segment))
         for name in constraints.not_null
     ]
     records += [
-        _range_record(window_view, rule, _Check(Metric.DQ_RANGE, rule.column, segment))
+        _range_record(window_view, rule, Check(Metric.DQ_RANGE, rule.column, segment))
         for rule in constraints.ranges
     ]
     records += [
         _category_record(
-            window_view, rule, _Check(Metric.DQ_ALLOWED_CATEGORIES, rule.column, segment)
+            window_view, rule, Check(Metric.DQ_ALLOWED_CATEGORIES, rule.column, segment)
         )
         for rule in constraints.categories
     ]
     for rule in constraints.skipped:
-        check = _Check(Metric(rule.metric), rule.column, segment)
+        check = Check(Metric(rule.metric), rule.column, segment)
         records.append(check.without_value(MetricStatus.SKIPPED, rule.reason))
     return records
 
 
 # --- schema ------------------------------------------------------------------------------------
-
-_INFERRED_KINDS = {
-    **dict.fromkeys(("string", "bytes", "categorical"), "string"),
-    **dict.fromkeys(("integer", "integer-na", "floating", "mixed-integer-float"), "numeric"),
-    **dict.fromkeys(("datetime64", "datetime", "date"), "datetime"),
-    **dict.fromkeys(("mixed", "mixed-integer"), "mixed"),
-    "decimal": "numeric",
-    "boolean": "bool",
-}
-
-
-def dtype_kind(dtype: Any) -> str:
-    """Kind of a dtype or dtype name; ``object`` counts as string (most object columns are)."""
-    try:
-        dtype = pd.api.types.pandas_dtype(dtype)
-    except (TypeError, ValueError):
-        return "other"
-    if isinstance(dtype, pd.CategoricalDtype):
-        return "string" if dtype.categories is None else dtype_kind(dtype.categories.dtype)
-    if pd.api.types.is_bool_dtype(dtype):
-        return "bool"
-    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
-        return "numeric"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "datetime"
-    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
-        return "string"
-    return "other"
-
-
-def column_kind(series: pd.Series) -> str | None:
-    """Kind of a column's values; object columns are inferred. None when every value is missing."""
-    if not series.notna().any():
-        return None
-    if not pd.api.types.is_object_dtype(series.dtype):
-        return dtype_kind(series.dtype)
-    return _INFERRED_KINDS.get(pd.api.types.infer_dtype(series, skipna=True), "other")
-
-
-def column_kinds(df: pd.DataFrame) -> dict[str, str]:
-    """Kinds of a reference frame's columns, to store and pass as ``reference_dtypes`` later."""
-    return {str(name): column_kind(s) or dtype_kind(s.dtype) for name, s in df.items()}
-
-
-def _dtype_record(
-    series: pd.Series, name: str, reference: str | None, segment: str
-) -> MetricRecord:
-    check = _Check(Metric.SCHEMA_DTYPE_CHANGED, name, segment)
-    if reference is None:
-        return check.without_value(MetricStatus.SKIPPED, "no reference dtype for this column")
-    expected = reference if reference in KINDS else dtype_kind(reference)
-    observed = column_kind(series)
-    if observed is None:
-        reason = "every value is missing, so the type cannot be told"
-        return check.without_value(MetricStatus.INSUFFICIENT_DATA, reason)
-    return check.result(
-        observed == expected,
-        float(observed != expected),
-        expected_kind=expected,
-        observed_kind=observed,
-        expected_dtype=reference,
-        observed_dtype=str(series.dtype),
-    )
-
-
-def check_schema(
-    window: pd.DataFrame,
-    *,
-    expected_columns: Collection[str],
-    reference_dtypes: Mapping[str, str],
-    segment: str = DATASET,
-) -> list[MetricRecord]:
-    """Compare a window's columns with the expected ones and the reference dtypes.
-
-    ``reference_dtypes`` maps a column to a kind (see ``column_kinds``) or a dtype name. Per
-    expected column: SCHEMA_MISSING_COLUMN and, when present, SCHEMA_DTYPE_CHANGED (value 1 when
-    violated, 0 when not); one dataset-level SCHEMA_EXTRA_COLUMN counts unexpected columns.
-    """
-    names = [str(name) for name in window.columns]
-    position = {name: i for i, name in reversed(list(enumerate(names)))}
-    records: list[MetricRecord] = []
-    for name in dict.fromkeys(expected_columns):
-        present = name in position
-        missing = _Check(Metric.SCHEMA_MISSING_COLUMN, name, segment)
-        records.append(
-            missing.result(present, float(not present), expected_dtype=reference_dtypes.get(name))
-        )
-        if present:
-            series = window.iloc[:, position[name]]
-            records.append(_dtype_record(series, name, reference_dtypes.get(name), segment))
-    extra = sorted(set(names) - set(expected_columns))
-    extra_check = _Check(Metric.SCHEMA_EXTRA_COLUMN, DATASET, segment)
-    records.append(extra_check.result(not extra, len(extra), columns=extra[:_LISTED_LIMIT]))
-    return records

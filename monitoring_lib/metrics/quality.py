@@ -1,7 +1,7 @@
 """Model quality of one window, computed with Evidently 0.7 on the rows labelled so far.
 
 Labels arrive late, so quality uses only rows whose target is present and records
-``labels.coverage`` beside it. Evidently runs in one function (``_run_report``); everything around
+``labels.coverage`` beside it. Evidently runs in one function (``run_report``); everything around
 it is pure pandas that decides what may be computed and, when not, records why.
 
 Definitions, as Evidently 0.7 computes them (the tests check each against scikit-learn):
@@ -22,78 +22,54 @@ column with missing labels is float (``1.0``) while the predictions are int (``1
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from evidently import (
-    BinaryClassification,
     DataDefinition,
-    Dataset,
-    MulticlassClassification,
     Regression,
-    Report,
 )
-from evidently.core.metric_types import ByLabelValue, MeanStdValue, SingleValue
 from evidently.metrics import (
     MAE,
     MAPE,
     RMSE,
-    Accuracy,
-    F1ByLabel,
-    F1Score,
-    LogLoss,
-    Precision,
-    PrecisionByLabel,
     R2Score,
-    Recall,
-    RecallByLabel,
-    RocAuc,
-    RocAucByLabel,
 )
 
+from monitoring_lib.metrics.quality_checks import (
+    PER_CLASS_METRICS,
+    PROBABILITY_METRICS,
+    QualityColumns,
+    Verdict,
+    label_verdicts,
+    probability_frame,
+    probability_verdicts,
+)
+from monitoring_lib.metrics.quality_evidently import (
+    MAPE_PREDICTED,
+    MAPE_TRUTH,
+    PREDICTED,
+    TRUTH,
+    Key,
+    classification_plan,
+    label_string,
+    run_report,
+)
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus
-
-Task = Literal["binary", "multiclass", "regression"]
-Key = tuple[Metric, str]
-"""(metric, column) of one quality value; column is DATASET or a class label."""
-
-_TRUTH = "__driftwise_target__"
-_PREDICTED = "__driftwise_prediction__"
-_MAPE_TRUTH = "__driftwise_abs_target__"
-_MAPE_PREDICTED = "__driftwise_signed_prediction__"
-_NEGATIVE = "__driftwise_negative__"
-"""Name of the negative class when a binary window shows only the positive one."""
-_ROW_SUM_TOLERANCE = 1e-4
-"""Loose enough for float32 softmax output, tight enough to catch unnormalised scores."""
+from monitoring_lib.spec.base import Task
 
 _ERROR = MetricStatus.ERROR
 _SKIPPED = MetricStatus.SKIPPED
+
+
+_NEGATIVE = "__driftwise_negative__"
+"""Name of the negative class when a binary window shows only the positive one."""
+
 _LABEL_METRICS = (Metric.ACCURACY, Metric.PRECISION, Metric.RECALL, Metric.F1)
-_PROBABILITY_METRICS = (Metric.ROC_AUC, Metric.LOG_LOSS)
-_PER_CLASS_METRICS = (Metric.PRECISION, Metric.RECALL, Metric.F1)
 _REGRESSION_METRICS = (Metric.RMSE, Metric.MAE, Metric.MAPE, Metric.R2)
-
-
-@dataclass(frozen=True, slots=True)
-class _Verdict:
-    """Why a value is not stored: becomes a record with this status and ``details['reason']``."""
-
-    status: MetricStatus
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Spec:
-    task: Task
-    target: str
-    prediction: str
-    probabilities: dict[str, str]
-    """Class label (as a string) -> probability column; binary holds only the positive class."""
-    pos_label: str
 
 
 @dataclass(slots=True)
@@ -102,7 +78,7 @@ class _Outcome:
 
     keys: list[Key]
     values: dict[Key, float] = field(default_factory=dict)
-    verdicts: dict[Key, _Verdict] = field(default_factory=dict)
+    verdicts: dict[Key, Verdict] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     notes: dict[Key, str] = field(default_factory=dict)
 
@@ -128,19 +104,19 @@ def compute_quality(
     missing = [column for column in (target, prediction) if column not in frame.columns]
     if target not in frame.columns:
         reason = f"window frame has no target column {target!r}"
-        coverage = _verdict_record((Metric.LABEL_COVERAGE, DATASET), _Verdict(_ERROR, reason), {})
+        coverage = _verdict_record((Metric.LABEL_COVERAGE, DATASET), Verdict(_ERROR, reason), {})
     else:
         coverage = _label_coverage(frame, target)
     if missing:
         reason = f"window frame has no column {', '.join(map(repr, missing))}"
-        return [coverage, *_uniform(keys, _Verdict(_ERROR, reason), {})]
+        return [coverage, *_uniform(keys, Verdict(_ERROR, reason), {})]
     rows, details = _usable_rows(frame, spec)
     minimum = max(min_labelled_rows, 2)  # one row has no spread: no ROC AUC, R2 or error std
     if len(rows) < minimum:
         reason = f"{len(rows)} labelled rows with usable predictions; quality needs {minimum}"
         return [
             coverage,
-            *_uniform(keys, _Verdict(MetricStatus.INSUFFICIENT_DATA, reason), details),
+            *_uniform(keys, Verdict(MetricStatus.INSUFFICIENT_DATA, reason), details),
         ]
     if spec.task == "regression":
         outcome = _regression_outcome(rows, spec)
@@ -156,7 +132,7 @@ def _spec(
     probability: str | Mapping[Any, str] | None,
     pos_label: object,
     min_labelled_rows: int,
-) -> _Spec:
+) -> QualityColumns:
     if min_labelled_rows < 1:
         raise ValueError(f"min_labelled_rows must be at least 1, got {min_labelled_rows}")
     if task not in ("binary", "multiclass", "regression"):
@@ -167,28 +143,22 @@ def _spec(
         raise ValueError("binary takes one probability column: the positive class's")
     if task == "multiclass" and isinstance(probability, str):
         raise ValueError("multiclass takes a mapping of class -> probability column")
-    positive = _label_string(pos_label)
+    positive = label_string(pos_label)
     probabilities: dict[str, str] = {}
     if isinstance(probability, str):
         probabilities = {positive: probability}
     elif probability is not None:
-        probabilities = {_label_string(label): column for label, column in probability.items()}
+        probabilities = {label_string(label): column for label, column in probability.items()}
         if len(probabilities) != len(probability) or len(probabilities) < 3:
             # Evidently reads two probability columns as a binary task.
             raise ValueError("multiclass probabilities need 3+ classes, distinct as strings")
-    return _Spec(cast(Task, task), target, prediction, probabilities, positive)
+    return QualityColumns(Task(task), target, prediction, probabilities, positive)
 
 
-def _label_string(label: object) -> str:
-    if isinstance(label, float | np.floating) and float(label).is_integer():
-        return str(int(label))
-    return str(label)
-
-
-def _dataset_keys(spec: _Spec) -> list[Key]:
+def _dataset_keys(spec: QualityColumns) -> list[Key]:
     if spec.task == "regression":
         return [(metric, DATASET) for metric in _REGRESSION_METRICS]
-    metrics = _LABEL_METRICS + (_PROBABILITY_METRICS if spec.probabilities else ())
+    metrics = _LABEL_METRICS + (PROBABILITY_METRICS if spec.probabilities else ())
     return [(metric, DATASET) for metric in metrics]
 
 
@@ -196,7 +166,7 @@ def _label_coverage(frame: pd.DataFrame, target: str) -> MetricRecord:
     labelled, window = int(frame[target].notna().sum()), len(frame)
     details = {"labelled_rows": labelled, "window_rows": window}
     if window == 0:
-        verdict = _Verdict(MetricStatus.INSUFFICIENT_DATA, "window has no rows")
+        verdict = Verdict(MetricStatus.INSUFFICIENT_DATA, "window has no rows")
         return _verdict_record((Metric.LABEL_COVERAGE, DATASET), verdict, details)
     return MetricRecord(Metric.LABEL_COVERAGE, labelled / window, details=details)
 
@@ -205,7 +175,7 @@ def _numeric(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series, errors="coerce").astype("float64")
 
 
-def _usable_rows(frame: pd.DataFrame, spec: _Spec) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _usable_rows(frame: pd.DataFrame, spec: QualityColumns) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Labelled rows whose prediction (and probabilities) are usable, and how many were dropped.
 
     Non-numeric values where numbers are expected count as invalid, like NaN and infinity.
@@ -233,16 +203,16 @@ def _usable_rows(frame: pd.DataFrame, spec: _Spec) -> tuple[pd.DataFrame, dict[s
     return usable, {"rows": len(usable), **details}
 
 
-def _regression_outcome(rows: pd.DataFrame, spec: _Spec) -> _Outcome:
+def _regression_outcome(rows: pd.DataFrame, spec: QualityColumns) -> _Outcome:
     truth, predicted = rows[spec.target], rows[spec.prediction]
     outcome = _Outcome(keys=_dataset_keys(spec))
     zero_targets = int((truth.abs() <= np.finfo(np.float64).eps).sum())
     if zero_targets:
         reason = f"{zero_targets} labelled rows have target 0, where MAPE is undefined"
-        outcome.verdicts[(Metric.MAPE, DATASET)] = _Verdict(_SKIPPED, reason)
+        outcome.verdicts[(Metric.MAPE, DATASET)] = Verdict(_SKIPPED, reason)
     if truth.nunique() < 2:
         reason = "labelled targets are constant, so R2 is undefined (zero variance)"
-        outcome.verdicts[(Metric.R2, DATASET)] = _Verdict(_SKIPPED, reason)
+        outcome.verdicts[(Metric.R2, DATASET)] = Verdict(_SKIPPED, reason)
     elif predicted.nunique() < 2:
         note = "predictions are constant: R2 <= 0 and measures only the offset from the mean"
         outcome.notes[(Metric.R2, DATASET)] = note
@@ -251,17 +221,17 @@ def _regression_outcome(rows: pd.DataFrame, spec: _Spec) -> _Outcome:
     sign = np.where(truth < 0, -1.0, 1.0)
     frame = pd.DataFrame(
         {
-            _TRUTH: truth.to_numpy(),
-            _PREDICTED: predicted.to_numpy(),
-            _MAPE_TRUTH: truth.abs().to_numpy(),
-            _MAPE_PREDICTED: predicted.to_numpy() * sign,
+            TRUTH: truth.to_numpy(),
+            PREDICTED: predicted.to_numpy(),
+            MAPE_TRUTH: truth.abs().to_numpy(),
+            MAPE_PREDICTED: predicted.to_numpy() * sign,
         }
     )
     definition = DataDefinition(
         numerical_columns=list(frame.columns),
         regression=[
-            Regression(name="model", target=_TRUTH, prediction=_PREDICTED),
-            Regression(name="mape", target=_MAPE_TRUTH, prediction=_MAPE_PREDICTED),
+            Regression(name="model", target=TRUTH, prediction=PREDICTED),
+            Regression(name="mape", target=MAPE_TRUTH, prediction=MAPE_PREDICTED),
         ],
     )
     plan: list[tuple[Metric, Any]] = [
@@ -275,9 +245,9 @@ def _regression_outcome(rows: pd.DataFrame, spec: _Spec) -> _Outcome:
     return outcome
 
 
-def _classification_outcome(rows: pd.DataFrame, spec: _Spec) -> _Outcome:
-    truth = rows[spec.target].map(_label_string)
-    predicted = rows[spec.prediction].map(_label_string)
+def _classification_outcome(rows: pd.DataFrame, spec: QualityColumns) -> _Outcome:
+    truth = rows[spec.target].map(label_string)
+    predicted = rows[spec.prediction].map(label_string)
     observed = sorted(set(truth) | set(predicted))
     binary = spec.task == "binary"
     classes = [] if binary else sorted(set(observed) | set(spec.probabilities))
@@ -289,18 +259,18 @@ def _classification_outcome(rows: pd.DataFrame, spec: _Spec) -> _Outcome:
             f"binary task expects one class besides pos_label {spec.pos_label!r}, "
             f"found {len(others)}: {others[:5]}"
         )
-        outcome.verdicts = {key: _Verdict(_ERROR, reason) for key in outcome.keys}
+        outcome.verdicts = {key: Verdict(_ERROR, reason) for key in outcome.keys}
         return outcome
-    probabilities = _probability_frame(rows, spec, others[0] if others else _NEGATIVE)
-    outcome.verdicts = _label_verdicts(truth, predicted, classes, spec)
-    outcome.verdicts |= _probability_verdicts(truth, probabilities, classes, spec)
+    probabilities = probability_frame(rows, spec, others[0] if others else _NEGATIVE)
+    outcome.verdicts = label_verdicts(truth, predicted, classes, spec)
+    outcome.verdicts |= probability_verdicts(truth, probabilities, classes, spec)
     blocked = outcome.verdicts.get((Metric.ROC_AUC, DATASET))
     if blocked is not None and blocked.status is _ERROR:
         probabilities = None
     # Evidently 0.7 takes a multiclass window with two observed classes for binary and fails on
     # pos_label, so such a window is declared binary and its macro averages come from by-class.
     labels_pos = spec.pos_label if binary else (observed[0] if len(observed) == 2 else None)
-    frame, definition, plan = _classification_plan(
+    frame, definition, plan = classification_plan(
         truth,
         predicted,
         probabilities,
@@ -314,8 +284,8 @@ def _classification_outcome(rows: pd.DataFrame, spec: _Spec) -> _Outcome:
     return outcome
 
 
-def _per_class_keys(classes: Sequence[str], spec: _Spec) -> list[Key]:
-    keys = [(metric, label) for label in classes for metric in _PER_CLASS_METRICS]
+def _per_class_keys(classes: Sequence[str], spec: QualityColumns) -> list[Key]:
+    keys = [(metric, label) for label in classes for metric in PER_CLASS_METRICS]
     return keys + [(Metric.ROC_AUC, label) for label in classes if label in spec.probabilities]
 
 
@@ -333,138 +303,6 @@ def _class_details(
     return details
 
 
-def _probability_frame(rows: pd.DataFrame, spec: _Spec, negative: str) -> pd.DataFrame | None:
-    """Probabilities named by class, as Evidently wants them; None if none configured or found."""
-    if not spec.probabilities or not set(spec.probabilities.values()) <= set(rows.columns):
-        return None
-    if spec.task == "binary":
-        positive = rows[spec.probabilities[spec.pos_label]].to_numpy()
-        return pd.DataFrame({spec.pos_label: positive, negative: 1.0 - positive})
-    return pd.DataFrame(
-        {label: rows[column].to_numpy() for label, column in spec.probabilities.items()}
-    )
-
-
-def _label_verdicts(
-    truth: pd.Series, predicted: pd.Series, classes: Sequence[str], spec: _Spec
-) -> dict[Key, _Verdict]:
-    """Label metrics that are 0/0 here: sklearn would report 0 and Evidently passes that on."""
-    verdicts: dict[Key, _Verdict] = {}
-    labelled, guessed = set(truth), set(predicted)
-    if spec.task == "binary":
-        positive = spec.pos_label
-        if positive not in guessed:
-            reason = f"no row was predicted as {positive!r}, so precision is undefined"
-            verdicts[(Metric.PRECISION, DATASET)] = _Verdict(_SKIPPED, reason)
-        if positive not in labelled:
-            reason = f"no labelled row is {positive!r}, so recall is undefined"
-            verdicts[(Metric.RECALL, DATASET)] = _Verdict(_SKIPPED, reason)
-        if positive not in labelled | guessed:
-            reason = f"neither labels nor predictions contain {positive!r}, so F1 is undefined"
-            verdicts[(Metric.F1, DATASET)] = _Verdict(_SKIPPED, reason)
-    for label in classes:
-        if label not in labelled:
-            reason = f"class {label!r} has no labelled rows in this window"
-            verdicts |= {
-                (metric, label): _Verdict(_SKIPPED, reason) for metric in _PER_CLASS_METRICS
-            }
-        elif label not in guessed:
-            reason = f"class {label!r} was never predicted, so its precision is undefined"
-            verdicts[(Metric.PRECISION, label)] = _Verdict(_SKIPPED, reason)
-    return verdicts
-
-
-def _probability_verdicts(
-    truth: pd.Series, probabilities: pd.DataFrame | None, classes: Sequence[str], spec: _Spec
-) -> dict[Key, _Verdict]:
-    if not spec.probabilities:
-        return {}
-    mapped = sorted(spec.probabilities) if classes else []
-    keys = [(metric, DATASET) for metric in _PROBABILITY_METRICS]
-    keys += [(Metric.ROC_AUC, label) for label in mapped]
-    unknown = sorted(set(truth) - set(mapped)) if classes else []
-    if probabilities is None:
-        reason = f"window frame lacks probability columns {sorted(spec.probabilities.values())}"
-    elif (outside := int(((probabilities < 0) | (probabilities > 1)).to_numpy().sum())) > 0:
-        reason = f"{outside} probabilities lie outside [0, 1]"
-    elif unknown:
-        reason = f"labels contain classes with no probability column: {unknown[:5]}"
-    else:
-        return _undefined_probability_verdicts(truth, probabilities, mapped)
-    return {key: _Verdict(_ERROR, reason) for key in keys}
-
-
-def _undefined_probability_verdicts(
-    truth: pd.Series, probabilities: pd.DataFrame, mapped: Sequence[str]
-) -> dict[Key, _Verdict]:
-    """ROC AUC needs every scored class among the labels; log loss needs rows that sum to 1."""
-    verdicts: dict[Key, _Verdict] = {}
-    if truth.nunique() < 2:
-        verdicts[(Metric.ROC_AUC, DATASET)] = _Verdict(_SKIPPED, "only one class present in labels")
-    absent = sorted(set(mapped) - set(truth))
-    if absent:
-        reason = f"classes {absent[:5]} have no labelled rows, so one-vs-rest ROC AUC is undefined"
-        verdicts[(Metric.ROC_AUC, DATASET)] = _Verdict(_SKIPPED, reason)
-        for label in mapped:
-            # Evidently 0.7 computes per-class ROC AUC for all classes at once or not at all.
-            why = reason if label in absent else f"not computed because {reason}"
-            verdicts[(Metric.ROC_AUC, label)] = _Verdict(_SKIPPED, why)
-    off = int((np.abs(probabilities.sum(axis=1) - 1.0) > _ROW_SUM_TOLERANCE).sum())
-    if mapped and off:
-        reason = f"probabilities of {off} rows do not sum to 1, so log loss is meaningless"
-        verdicts[(Metric.LOG_LOSS, DATASET)] = _Verdict(_ERROR, reason)
-    return verdicts
-
-
-def _classification_plan(
-    truth: pd.Series,
-    predicted: pd.Series,
-    probabilities: pd.DataFrame | None,
-    *,
-    labels_pos: str | None,
-    probabilities_pos: str | None,
-    per_class: bool,
-) -> tuple[pd.DataFrame, DataDefinition, list[tuple[Metric, Any]]]:
-    """Two Evidently tasks on one frame: label metrics from the prediction column, ROC AUC and
-    log loss from the probabilities (one task would derive labels from the probabilities)."""
-    frame = pd.DataFrame({_TRUTH: truth.to_numpy(), _PREDICTED: predicted.to_numpy()})
-    tasks = [_classification_task("labels", labels_pos, prediction_labels=_PREDICTED)]
-    plan: list[tuple[Metric, Any]] = [
-        (Metric.ACCURACY, Accuracy(classification_name="labels")),
-        (Metric.PRECISION, Precision(classification_name="labels")),
-        (Metric.RECALL, Recall(classification_name="labels")),
-        (Metric.F1, F1Score(classification_name="labels")),
-    ]
-    if per_class:
-        plan += [
-            (Metric.PRECISION, PrecisionByLabel(classification_name="labels")),
-            (Metric.RECALL, RecallByLabel(classification_name="labels")),
-            (Metric.F1, F1ByLabel(classification_name="labels")),
-        ]
-    if probabilities is not None:
-        frame = pd.concat([frame, probabilities], axis=1)
-        columns = list(probabilities.columns)
-        tasks.append(_classification_task("probas", probabilities_pos, prediction_probas=columns))
-        plan += [
-            (Metric.ROC_AUC, RocAuc(classification_name="probas")),
-            (Metric.LOG_LOSS, LogLoss(classification_name="probas")),
-        ]
-        if per_class and probabilities_pos is None and set(columns) <= set(truth):
-            plan.append((Metric.ROC_AUC, RocAucByLabel(classification_name="probas")))
-    definition = DataDefinition(
-        categorical_columns=[_TRUTH, _PREDICTED],
-        numerical_columns=list(frame.columns[2:]),
-        classification=tasks,
-    )
-    return frame, definition, plan
-
-
-def _classification_task(name: str, pos_label: str | None, **columns: Any) -> Any:
-    if pos_label is None:
-        return MulticlassClassification(name=name, target=_TRUTH, **columns)
-    return BinaryClassification(name=name, target=_TRUTH, pos_label=pos_label, **columns)
-
-
 def _run_safely(
     outcome: _Outcome,
     frame: pd.DataFrame,
@@ -473,45 +311,18 @@ def _run_safely(
 ) -> None:
     """Evidently's failures become ERROR records: one bad window must not stop the flow."""
     try:
-        outcome.values |= _run_report(frame, definition, plan)
+        outcome.values |= run_report(frame, definition, plan)
     except Exception as error:
         reason = f"Evidently failed: {type(error).__name__}: {error}"
         for key in outcome.keys:
-            outcome.verdicts.setdefault(key, _Verdict(_ERROR, reason))
-
-
-def _run_report(
-    frame: pd.DataFrame, definition: DataDefinition, plan: list[tuple[Metric, Any]]
-) -> dict[Key, float]:
-    """The one Evidently call: run the planned metrics and read each result by its metric id."""
-    dataset = Dataset.from_pandas(frame, data_definition=definition)
-    with warnings.catch_warnings():
-        # sklearn warns on the 0/0 cases that this module already reports as SKIPPED.
-        warnings.simplefilter("ignore")
-        snapshot = Report([evidently_metric for _, evidently_metric in plan]).run(dataset, None)
-    values: dict[Key, float] = {}
-    for metric, evidently_metric in plan:
-        values |= _read_result(metric, snapshot.metric_results[evidently_metric.metric_id])
-    return values
-
-
-def _read_result(metric: Metric, result: object) -> dict[Key, float]:
-    if isinstance(result, ByLabelValue):
-        return {
-            (metric, _label_string(label)): float(v.value) for label, v in result.values.items()
-        }
-    if isinstance(result, MeanStdValue):
-        return {(metric, DATASET): float(result.mean.value)}
-    if isinstance(result, SingleValue):
-        return {(metric, DATASET): float(result.value)}
-    raise TypeError(f"unexpected Evidently result {type(result).__name__} for {metric}")
+            outcome.verdicts.setdefault(key, Verdict(_ERROR, reason))
 
 
 def _macro_from_per_class(values: Mapping[Key, float], classes: Sequence[str]) -> dict[Key, float]:
     """sklearn's macro average; a class Evidently reports nothing for (never labelled) counts 0."""
     return {
         (metric, DATASET): sum(values.get((metric, label), 0.0) for label in classes) / len(classes)
-        for metric in _PER_CLASS_METRICS
+        for metric in PER_CLASS_METRICS
     }
 
 
@@ -520,9 +331,9 @@ def _records(outcome: _Outcome, details: Mapping[str, Any]) -> list[MetricRecord
     for key in outcome.keys:
         verdict, value = outcome.verdicts.get(key), outcome.values.get(key)
         if verdict is None and (value is None or not math.isfinite(value)):
-            verdict = _Verdict(_ERROR, "Evidently returned no finite value")
+            verdict = Verdict(_ERROR, "Evidently returned no finite value")
         if verdict is not None or value is None:
-            records.append(_verdict_record(key, verdict or _Verdict(_ERROR, "no value"), details))
+            records.append(_verdict_record(key, verdict or Verdict(_ERROR, "no value"), details))
             continue
         note = {"note": outcome.notes[key]} if key in outcome.notes else {}
         records.append(MetricRecord(key[0], value, column=key[1], details={**details, **note}))
@@ -530,12 +341,12 @@ def _records(outcome: _Outcome, details: Mapping[str, Any]) -> list[MetricRecord
 
 
 def _uniform(
-    keys: Sequence[Key], verdict: _Verdict, details: Mapping[str, Any]
+    keys: Sequence[Key], verdict: Verdict, details: Mapping[str, Any]
 ) -> list[MetricRecord]:
     return [_verdict_record(key, verdict, details) for key in keys]
 
 
-def _verdict_record(key: Key, verdict: _Verdict, details: Mapping[str, Any]) -> MetricRecord:
+def _verdict_record(key: Key, verdict: Verdict, details: Mapping[str, Any]) -> MetricRecord:
     metric, column = key
     return MetricRecord(
         metric, None, verdict.status, column, details={**details, "reason": verdict.reason}

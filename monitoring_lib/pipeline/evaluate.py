@@ -18,7 +18,14 @@ import pandas as pd
 
 from monitoring_lib.io.artifacts import model_folder
 from monitoring_lib.io.loading import WindowData, prediction_columns
-from monitoring_lib.metrics import data_quality, profiling, quality, reports
+from monitoring_lib.metrics import (
+    data_quality,
+    profile_summary,
+    profiling,
+    quality,
+    reports,
+    schema,
+)
 from monitoring_lib.metrics.drift import memory as drift
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec.base import Task
@@ -100,7 +107,7 @@ def profile_records(
     constraints = data_quality.derive_constraints(
         reference, numerical=columns.numerical, categorical=columns.categorical
     )
-    summary = profiling.summary_records(
+    summary = profile_summary.summary_records(
         view, numerical=columns.numerical, categorical=columns.categorical
     )
     return summary + data_quality.check_constraints(view, constraints)
@@ -113,7 +120,7 @@ def quality_records(spec: MonitorSpec, frame: pd.DataFrame) -> list[MetricRecord
     probability = columns.probability if spec.task is not Task.REGRESSION else None
     return quality.compute_quality(
         frame,
-        task=spec.task.value,
+        task=spec.task,
         target=columns.target,
         prediction=columns.prediction,
         probability=probability,
@@ -145,10 +152,10 @@ def evaluate_window(
     reference_info = ReferenceProfileInfo(digest, ref_path, len(reference))
     records = [row_count_record(len(frame))]
     with clock.stage("schema"):
-        records += data_quality.check_schema(
+        records += schema.check_schema(
             frame,
             expected_columns=expected_columns(spec),
-            reference_dtypes=data_quality.column_kinds(reference),
+            reference_dtypes=schema.column_kinds(reference),
         )
     view = clock.run("profile", lambda: profiling.profile_frame(frame))
     profile_path = profiling.write_view(view, folder / "profiles" / f"{label}.bin")

@@ -20,7 +20,7 @@ import pandas as pd
 from monitoring_lib.io.artifacts import model_folder
 from monitoring_lib.io.loading import load_labels, prediction_columns
 from monitoring_lib.io.sources import SourceError, count_rows, describe, iter_source, window_filter
-from monitoring_lib.metrics import data_quality, profiling, reports
+from monitoring_lib.metrics import profiling, reports, schema
 from monitoring_lib.metrics.drift.streamed import ColumnReader, compute_drift_streamed
 from monitoring_lib.pipeline.evaluate import (
     ReferenceProfileInfo,
@@ -278,10 +278,10 @@ def evaluate_window_streamed(
     profile_path = profiling.write_view(view, folder / "profiles" / f"{label}.bin")
     records = [row_count_record(rows)]
     with clock.stage("schema"):
-        records += data_quality.check_schema(
+        records += schema.check_schema(
             sample[[c for c in passes.seen if c in sample.columns]],
             expected_columns=wanted,
-            reference_dtypes=data_quality.column_kinds(ref_sample),
+            reference_dtypes=schema.column_kinds(ref_sample),
         )
     records += clock.run("data_quality", lambda: profile_records(spec, ref_view, view))
     prediction = prediction_drift_column(spec)

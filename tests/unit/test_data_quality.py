@@ -15,11 +15,10 @@ from monitoring_lib.metrics.data_quality import (
     ConstraintSet,
     RangeRule,
     check_constraints,
-    check_schema,
-    column_kinds,
     derive_constraints,
 )
 from monitoring_lib.metrics.profiling import profile_frame
+from monitoring_lib.metrics.schema import check_schema, column_kinds
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 
 NUMERICAL = ["amount", "level", "score"]

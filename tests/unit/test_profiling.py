@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import whylogs_sketching
 
+from monitoring_lib.metrics.profile_summary import summary_records
 from monitoring_lib.metrics.profiling import (
     DatasetProfileView,
     cached_reference_view,
@@ -20,7 +21,6 @@ from monitoring_lib.metrics.profiling import (
     profile_chunks,
     profile_frame,
     read_view,
-    summary_records,
     write_view,
 )
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus

@@ -567,7 +567,7 @@ def test_non_finite_evidently_values_are_errors_not_ok() -> None:
 def test_an_evidently_failure_becomes_error_records() -> None:
     keys = [(Metric.RMSE, DATASET), (Metric.MAE, DATASET)]
     outcome = quality._Outcome(keys=keys)
-    outcome.verdicts[(Metric.MAE, DATASET)] = quality._Verdict(MetricStatus.SKIPPED, "kept")
+    outcome.verdicts[(Metric.MAE, DATASET)] = quality.Verdict(MetricStatus.SKIPPED, "kept")
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
     plan = [(Metric.RMSE, RMSE(regression_name="absent"))]  # no such regression task
 
