@@ -17,9 +17,10 @@ from monitoring_lib.alerts.outbox import DeliveryReport, deliver_pending
 from monitoring_lib.io.loading import WindowData, load_reference, load_window
 from monitoring_lib.observability.prometheus import push_after_run
 from monitoring_lib.pipeline.alerting import queue_critical_notice
-from monitoring_lib.pipeline.evaluate import WindowEvaluation, evaluate_window
+from monitoring_lib.pipeline.evaluate import evaluate_window
 from monitoring_lib.pipeline.late_labels import refresh_labels
 from monitoring_lib.pipeline.persist import WindowOutcome, persist_window
+from monitoring_lib.pipeline.stages import WindowEvaluation
 from monitoring_lib.pipeline.streamed import evaluate_window_streamed, rows_to_evaluate
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec.monitor import MonitorSpec

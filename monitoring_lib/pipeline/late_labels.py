@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitoring_lib.io.loading import load_window, scoring_columns
-from monitoring_lib.pipeline.evaluate import quality_records
+from monitoring_lib.pipeline.stages import quality_records
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.repository import model_id, replace_metric_families, stored_windows
 from monitoring_lib.windows import Window

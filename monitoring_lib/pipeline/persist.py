@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from monitoring_lib.alerts.outbox import previous_alert_states
 from monitoring_lib.alerts.planning import plan_alerts
 from monitoring_lib.pipeline.alerting import alert_breaches, alert_context
-from monitoring_lib.pipeline.evaluate import WindowEvaluation
+from monitoring_lib.pipeline.stages import WindowEvaluation
 from monitoring_lib.policy import store as policy_store
 from monitoring_lib.policy.evaluate import Evaluation
 from monitoring_lib.records import MetricRecord

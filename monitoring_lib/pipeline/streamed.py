@@ -1,10 +1,10 @@
-"""One window too large to load whole: the stages of :func:`engine.evaluate_window`, streamed.
+"""One window too large to load whole: gathered in chunks, then the same stages as in memory.
 
 The window and the reference are read as chunks of rows, never whole: one pass over the window
 profiles it and keeps a bounded uniform sample (for the schema check and the HTML report) and
 the few columns quality needs; drift reads the columns in groups sized to a memory budget
-(:mod:`monitoring_lib.drift_stream`). Peak memory follows the chunk size and the budget, not
-the window. The records are those :func:`engine.evaluate_window` gives for the same rows: drift
+(:mod:`monitoring_lib.metrics.drift.streamed`). Peak memory follows the chunk size and the
+budget, not the window. The records are those the in-memory path gives for the same rows: drift
 and quality exactly, profiles within sketch error.
 """
 
@@ -20,19 +20,19 @@ import pandas as pd
 from monitoring_lib.io.artifacts import model_folder
 from monitoring_lib.io.loading import load_labels, prediction_columns
 from monitoring_lib.io.sources import SourceError, count_rows, describe, iter_source, window_filter
-from monitoring_lib.metrics import profiling, reports, schema
+from monitoring_lib.metrics import profiling
 from monitoring_lib.metrics.drift.streamed import ColumnReader, compute_drift_streamed
-from monitoring_lib.pipeline.evaluate import (
+from monitoring_lib.pipeline.stages import (
+    Gathered,
     ReferenceProfileInfo,
     Stopwatch,
     WindowEvaluation,
+    artifact_label,
     expected_columns,
     prediction_drift_column,
-    profile_records,
-    quality_records,
-    row_count_record,
+    quality_columns,
+    run_stages,
 )
-from monitoring_lib.spec.base import Task
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.windows import Window
 
@@ -201,15 +201,6 @@ class GroupedRead:
         return pd.concat(self.kept, axis=1) if self.kept else pd.DataFrame()
 
 
-def _quality_columns(spec: MonitorSpec) -> list[str]:
-    columns = spec.columns
-    if columns.target is None or columns.prediction is None:
-        return []
-    probability = columns.probability if spec.task is not Task.REGRESSION else None
-    extra = [probability] if isinstance(probability, str) else list((probability or {}).values())
-    return [columns.target, columns.prediction, *extra]
-
-
 def _groups(spec: MonitorSpec, names: Sequence[str]) -> list[list[str]]:
     return column_groups(names, spec.memory.chunk_rows, spec.memory.budget_mb)
 
@@ -218,7 +209,7 @@ def _profile_window(
     spec: MonitorSpec, read: ColumnReader, wanted: list[str]
 ) -> tuple[profiling.DatasetProfileView, GroupedRead]:
     seed, size = spec.drift.seed + 1, spec.drift.report_sample_size
-    passes = GroupedRead(read, _groups(spec, wanted), size, seed, _quality_columns(spec))
+    passes = GroupedRead(read, _groups(spec, wanted), size, seed, quality_columns(spec))
     return profiling.profile_chunks(passes.chunks()), passes
 
 
@@ -254,9 +245,9 @@ def evaluate_window_streamed(
 ) -> WindowEvaluation:
     """Profile, check, measure drift and quality of a window read in chunks and column groups."""
     clock = Stopwatch()
-    columns, settings = spec.columns, spec.drift
+    columns = spec.columns
     folder = model_folder(artifacts, spec.name)
-    label = window.label.replace(" ", "T").replace(":", "")
+    label = artifact_label(window.label)
     ref_read = _reader(spec, None, None)
     ref_wanted = reference_columns(spec)
     digest, ref_rows, ref_sample = clock.run(
@@ -272,47 +263,32 @@ def evaluate_window_streamed(
     )
     labels = clock.run("labels", lambda: _window_labels(spec, window, as_of))
     read = _reader(spec, window, labels)
-    wanted = expected_columns(spec)
-    view, passes = clock.run("profile", lambda: _profile_window(spec, read, wanted))
+    view, passes = clock.run("profile", lambda: _profile_window(spec, read, expected_columns(spec)))
     rows, sample = passes.row_count, passes.sample()
-    profile_path = profiling.write_view(view, folder / "profiles" / f"{label}.bin")
-    records = [row_count_record(rows)]
-    with clock.stage("schema"):
-        records += schema.check_schema(
-            sample[[c for c in passes.seen if c in sample.columns]],
-            expected_columns=wanted,
-            reference_dtypes=schema.column_kinds(ref_sample),
-        )
-    records += clock.run("data_quality", lambda: profile_records(spec, ref_view, view))
-    prediction = prediction_drift_column(spec)
-    with clock.stage("drift"):
-        records += compute_drift_streamed(
+    gathered = Gathered(
+        rows=rows,
+        reference=ReferenceProfileInfo(digest, ref_path, ref_rows),
+        reference_view=ref_view,
+        view=view,
+        profile_path=profiling.write_view(view, folder / "profiles" / f"{label}.bin"),
+        schema_frame=sample[[c for c in passes.seen if c in sample.columns]],
+        reference_frame=ref_sample,
+        report_frame=sample,
+        drift=lambda: compute_drift_streamed(
             ref_read,
             read,
             reference_rows=ref_rows,
             window_rows=rows,
             numerical=columns.numerical,
             categorical=columns.categorical,
-            prediction=prediction,
+            prediction=prediction_drift_column(spec),
             target=columns.target,
             column_types=ref_sample,
             segments=columns.segments,
-            settings=settings,
+            settings=spec.drift,
             budget_mb=spec.memory.budget_mb,
-        )
-    records += clock.run("quality", lambda: quality_records(spec, passes.kept_columns()))
-    report_path, report_rows = None, None
-    if write_report and rows:
-        info = clock.run(
-            "report",
-            lambda: reports.write_drift_report(
-                ref_sample, sample, numerical=columns.numerical,
-                categorical=columns.categorical, path=folder / "reports" / f"{label}.html",
-                sample_size=settings.report_sample_size, seed=settings.seed,
-            ),
-        )  # fmt: skip
-        report_path, report_rows = info.path, info.current_rows_used
-    reference = ReferenceProfileInfo(digest, ref_path, ref_rows)
-    return WindowEvaluation(
-        records, rows, profile_path, report_path, report_rows, reference, clock.timings
+        ),
+        quality_frame=passes.kept_columns,
     )
+    report = folder / "reports" / f"{label}.html" if write_report else None
+    return run_stages(spec, gathered, clock, report)

@@ -10,7 +10,8 @@ import pytest
 from monitoring_lib import demo_data
 from monitoring_lib.io.artifacts import model_folder
 from monitoring_lib.io.loading import load_reference, load_window
-from monitoring_lib.pipeline.evaluate import WindowEvaluation, evaluate_window
+from monitoring_lib.pipeline.evaluate import evaluate_window
+from monitoring_lib.pipeline.stages import WindowEvaluation
 from monitoring_lib.records import Metric, MetricStatus
 from monitoring_lib.windows import window_starting_on
 from tests.credit_world import ZONE, credit_spec, write_project

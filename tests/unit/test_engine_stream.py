@@ -13,7 +13,8 @@ import pytest
 from monitoring_lib import demo_data
 from monitoring_lib.io.loading import load_reference, load_window
 from monitoring_lib.io.sources import SourceError
-from monitoring_lib.pipeline.evaluate import WindowEvaluation, evaluate_window, expected_columns
+from monitoring_lib.pipeline.evaluate import evaluate_window
+from monitoring_lib.pipeline.stages import WindowEvaluation, expected_columns
 from monitoring_lib.pipeline.streamed import (
     GroupedRead,
     UniformSample,

@@ -1,0 +1,210 @@
+"""The stages every window goes through, whether it was loaded whole or read in chunks.
+
+A run first gathers what the stages read (``Gathered``: profiles, a frame or sample for the
+schema check and the report, a drift computation, the quality columns); then one stage list
+turns that into records: row count, schema, data quality, drift, quality, and the HTML report.
+``evaluate.evaluate_window`` gathers from frames in memory, ``streamed.evaluate_window_streamed``
+from chunks and column groups; both end here, so they cannot disagree on what a window stores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+import pandas as pd
+
+from monitoring_lib.io.loading import prediction_columns
+from monitoring_lib.metrics import data_quality, profile_summary, quality, reports, schema
+from monitoring_lib.metrics.profiling import DatasetProfileView
+from monitoring_lib.records import Metric, MetricRecord, MetricStatus
+from monitoring_lib.spec.base import Task
+from monitoring_lib.spec.monitor import MonitorSpec
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ReferenceProfileInfo:
+    content_hash: str
+    path: Path
+    row_count: int
+
+
+@dataclass(frozen=True)
+class WindowEvaluation:
+    """Everything one window produced; the caller persists it in one transaction."""
+
+    records: list[MetricRecord]
+    row_count: int
+    profile_path: Path | None
+    report_path: Path | None
+    report_rows: int | None
+    reference_profile: ReferenceProfileInfo
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def by_key(self) -> dict[tuple[str, str, str], MetricRecord]:
+        return {r.key: r for r in self.records}
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.perf_counter() - started, 4)
+
+    def run(self, name: str, action: Callable[[], T]) -> T:
+        with self.stage(name):
+            return action()
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """What the stages read, however the window was gathered (whole, or in chunks)."""
+
+    rows: int
+    reference: ReferenceProfileInfo
+    reference_view: DatasetProfileView
+    view: DatasetProfileView
+    profile_path: Path
+    schema_frame: pd.DataFrame
+    """The window's rows (or a uniform sample of them) with the columns that were seen."""
+    reference_frame: pd.DataFrame
+    """The reference (or a uniform sample): its dtypes, and one side of the report."""
+    report_frame: pd.DataFrame
+    """The window (or a uniform sample) for the HTML report."""
+    drift: Callable[[], list[MetricRecord]]
+    quality_frame: Callable[[], pd.DataFrame]
+    """The columns quality needs, with the labels known so far."""
+
+
+def prediction_drift_column(spec: MonitorSpec) -> str | None:
+    """Probabilities carry more signal than hard labels, so drift watches them when given."""
+    probability = spec.columns.probability
+    return probability if isinstance(probability, str) else spec.columns.prediction
+
+
+def expected_columns(spec: MonitorSpec) -> list[str]:
+    """The prediction log's columns plus the target, which labels join in (or the log carries)."""
+    target = [spec.columns.target] if spec.columns.target else []
+    return [*prediction_columns(spec), *target]
+
+
+def row_count_record(rows: int) -> MetricRecord:
+    if rows == 0:
+        return MetricRecord(
+            Metric.ROW_COUNT,
+            0.0,
+            MetricStatus.INSUFFICIENT_DATA,
+            details={"reason": "no predictions in this window"},
+        )
+    return MetricRecord(Metric.ROW_COUNT, float(rows))
+
+
+def profile_records(
+    spec: MonitorSpec, reference: DatasetProfileView, view: DatasetProfileView
+) -> list[MetricRecord]:
+    """The window profile's summary metrics and its checks against constraints learnt from the
+    reference profile: both need profiles only, however the window was read."""
+    columns = spec.columns
+    constraints = data_quality.derive_constraints(
+        reference, numerical=columns.numerical, categorical=columns.categorical
+    )
+    summary = profile_summary.summary_records(
+        view, numerical=columns.numerical, categorical=columns.categorical
+    )
+    return summary + data_quality.check_constraints(view, constraints)
+
+
+def quality_records(spec: MonitorSpec, frame: pd.DataFrame) -> list[MetricRecord]:
+    columns = spec.columns
+    if columns.target is None or columns.prediction is None:
+        return []
+    probability = columns.probability if spec.task is not Task.REGRESSION else None
+    return quality.compute_quality(
+        frame,
+        task=spec.task,
+        target=columns.target,
+        prediction=columns.prediction,
+        probability=probability,
+    )
+
+
+def quality_columns(spec: MonitorSpec) -> list[str]:
+    """The columns quality reads: target, prediction and probabilities."""
+    columns = spec.columns
+    if columns.target is None or columns.prediction is None:
+        return []
+    probability = columns.probability if spec.task is not Task.REGRESSION else None
+    extra = [probability] if isinstance(probability, str) else list((probability or {}).values())
+    return [columns.target, columns.prediction, *extra]
+
+
+def _schema(spec: MonitorSpec, gathered: Gathered) -> list[MetricRecord]:
+    return schema.check_schema(
+        gathered.schema_frame,
+        expected_columns=expected_columns(spec),
+        reference_dtypes=schema.column_kinds(gathered.reference_frame),
+    )
+
+
+def _data_quality(spec: MonitorSpec, gathered: Gathered) -> list[MetricRecord]:
+    return profile_records(spec, gathered.reference_view, gathered.view)
+
+
+def _drift(spec: MonitorSpec, gathered: Gathered) -> list[MetricRecord]:
+    return gathered.drift()
+
+
+def _quality(spec: MonitorSpec, gathered: Gathered) -> list[MetricRecord]:
+    return quality_records(spec, gathered.quality_frame())
+
+
+STAGES: tuple[tuple[str, Callable[[MonitorSpec, Gathered], list[MetricRecord]]], ...] = (
+    ("schema", _schema),
+    ("data_quality", _data_quality),
+    ("drift", _drift),
+    ("quality", _quality),
+)
+"""The record-producing stages, in the order a run shows them."""
+
+
+def run_stages(
+    spec: MonitorSpec, gathered: Gathered, clock: Stopwatch, report_path: Path | None
+) -> WindowEvaluation:
+    """Every stage on what was gathered, then the HTML report (when asked and there are rows)."""
+    records = [row_count_record(gathered.rows)]
+    for name, stage in STAGES:
+        records += clock.run(name, partial(stage, spec, gathered))
+    written, report_rows = None, None
+    if report_path is not None and gathered.rows:
+        settings = spec.drift
+        info = clock.run(
+            "report",
+            lambda: reports.write_drift_report(
+                gathered.reference_frame, gathered.report_frame,
+                numerical=spec.columns.numerical, categorical=spec.columns.categorical,
+                path=report_path, sample_size=settings.report_sample_size, seed=settings.seed,
+            ),
+        )  # fmt: skip
+        written, report_rows = info.path, info.current_rows_used
+    return WindowEvaluation(
+        records, gathered.rows, gathered.profile_path, written, report_rows, gathered.reference,
+        clock.timings,
+    )  # fmt: skip
+
+
+def artifact_label(label: str) -> str:
+    """A window label as a file name: '2024-03-01 06:00' -> '2024-03-01T0600'."""
+    return label.replace(" ", "T").replace(":", "")
