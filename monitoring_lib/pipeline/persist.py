@@ -85,7 +85,7 @@ def persist_window(
     run_id = persist_evaluation(session, spec, window, run, evaluation)
     session.flush()
     model = require_model_id(session, spec.name)
-    verdict = policy_store.evaluate_window(session, spec.name, spec.policy, window.start)
+    verdict = policy_store.decide_stored_window(session, spec.name, spec.policy, window.start)
     drafts: list[AlertDraft] = []
     if raise_alerts and spec.alerts.channels:
         firing, cleared = alert_breaches(spec.policy, verdict)

@@ -47,40 +47,30 @@ Example (the ``policy:`` section of a monitor spec)::
 
 from __future__ import annotations
 
-import math
-import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from monitoring_lib.durations import format_duration
-from monitoring_lib.records import MetricRecord, MetricStatus
+from monitoring_lib.policy.thresholds import (
+    Level,
+    WindowMetrics,
+    beyond,
+    recent_breaches,
+    shown_number,
+    shown_time,
+    subject,
+    threshold_level,
+    usable_value,
+)
+from monitoring_lib.records import MetricRecord
 from monitoring_lib.spec.base import Decision, Severity
 from monitoring_lib.spec.policy import (
-    AbsoluteThreshold,
-    AnyThreshold,
-    BaselineThreshold,
     Direction,
-    LearnedThreshold,
     MetricKey,
     PolicySpec,
     Rule,
 )
-
-NO_DATA = frozenset({MetricStatus.INSUFFICIENT_DATA, MetricStatus.SKIPPED, MetricStatus.ERROR})
-"""Statuses whose value says nothing about the model (drift and failed values still count)."""
-
-
-@dataclass(frozen=True)
-class WindowMetrics:
-    """One stored window's records, by (metric, column, segment)."""
-
-    window_start: datetime
-    records: Mapping[MetricKey, MetricRecord]
-
-    @classmethod
-    def of(cls, window_start: datetime, records: Iterable[MetricRecord]) -> WindowMetrics:
-        return cls(window_start, {record.key: record for record in records})
 
 
 @dataclass(frozen=True)
@@ -137,97 +127,6 @@ class Evaluation:
         return next(r for r in self.results if r.rule == rule)
 
 
-@dataclass(frozen=True)
-class _Level:
-    """A computed threshold (value None when it cannot be computed) and how it was reached."""
-
-    value: float | None
-    text: str
-
-
-def _num(value: float) -> str:
-    return f"{value:.4g}"
-
-
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _subject(rule: Rule) -> str:
-    parts = [f"column {rule.column!r}" if rule.column else "", rule.segment]
-    where = ", ".join(p for p in parts if p)
-    return f"{rule.metric} ({where})" if where else rule.metric
-
-
-def usable_value(record: MetricRecord | None) -> tuple[float | None, str]:
-    """The value a rule may judge, or None and why there is none."""
-    if record is None:
-        return None, "was not computed in this window"
-    if record.value is None or record.status in NO_DATA:
-        why = record.details.get("reason")
-        return None, f"has no usable value ({record.status}{': ' + str(why) if why else ''})"
-    return record.value, ""
-
-
-def _level(
-    spec: AnyThreshold, rule: Rule, earlier: Sequence[WindowMetrics], baseline: Mapping[str, float]
-) -> _Level:
-    """The threshold ``spec`` gives for a window preceded by ``earlier`` (oldest first)."""
-    if isinstance(spec, AbsoluteThreshold):
-        return _Level(spec.value, _num(spec.value))
-    if isinstance(spec, BaselineThreshold):
-        return _relative(spec, rule, baseline)
-    return _learned(spec, rule, earlier)
-
-
-def _relative(spec: BaselineThreshold, rule: Rule, baseline: Mapping[str, float]) -> _Level:
-    name = spec.baseline_metric or rule.metric
-    base = baseline.get(name)
-    if base is None or not math.isfinite(base):
-        return _Level(None, f"no champion baseline for {name}")
-    if spec.delta is not None:
-        sign = "+" if spec.delta >= 0 else "-"
-        value, how = base + spec.delta, f"{sign} {_num(abs(spec.delta))}"
-    else:
-        ratio = spec.ratio if spec.ratio is not None else 1.0
-        value, how = base * ratio, f"x {_num(ratio)}"
-    return _Level(value, f"{_num(value)} (champion's {_num(base)} {how})")
-
-
-def _learned(spec: LearnedThreshold, rule: Rule, earlier: Sequence[WindowMetrics]) -> _Level:
-    recent = (usable_value(w.records.get(rule.key))[0] for w in earlier[-spec.window :])
-    values = [v for v in recent if v is not None]
-    if len(values) < spec.needed:
-        return _Level(
-            None,
-            f"too little history to learn a threshold: {len(values)} of the last "
-            f"{spec.window} windows have a value, {spec.needed} needed",
-        )
-    mean, spread = statistics.fmean(values), max(statistics.stdev(values), spec.min_std)
-    above = rule.direction is Direction.ABOVE
-    value = mean + spec.k * spread if above else mean - spec.k * spread
-    how = f"{'+' if above else '-'} {_num(spec.k)} std {_num(spread)}"
-    return _Level(value, f"{_num(value)} (mean {_num(mean)} {how} over {len(values)} windows)")
-
-
-def _beyond(direction: Direction, value: float, threshold: float) -> bool:
-    return value > threshold if direction is Direction.ABOVE else value < threshold
-
-
-def _recent_breaches(
-    rule: Rule, history: Sequence[WindowMetrics], baseline: Mapping[str, float]
-) -> int:
-    """Breaching windows among the ``persistence.windows - 1`` before this one."""
-    count = 0
-    first = max(0, len(history) - (rule.persistence.windows - 1))
-    for index in range(first, len(history)):
-        value = usable_value(history[index].records.get(rule.key))[0]
-        threshold = _level(rule.threshold, rule, history[:index], baseline).value
-        if value is not None and threshold is not None:
-            count += _beyond(rule.direction, value, threshold)
-    return count
-
-
 def _cooldown_hold(
     rule: Rule,
     policy: PolicySpec,
@@ -240,8 +139,8 @@ def _cooldown_hold(
     last = previous.last_action_at
     if last is not None and window_start < last + own:
         return (
-            f"held back: this rule last acted ({previous.last_action}) at {_when(last)} and its "
-            f"cooldown of {format_duration(own)} runs until {_when(last + own)}"
+            f"held back: this rule last acted ({previous.last_action}) at {shown_time(last)} and "
+            f"its cooldown of {format_duration(own)} runs until {shown_time(last + own)}"
         )
     model_wide = {
         Decision.RETRAIN: policy.retrain_cooldown,
@@ -254,15 +153,18 @@ def _cooldown_hold(
     limit = model_wide[rule.action]
     if last is not None and window_start < last + limit:
         return (
-            f"held back: the model's last {rule.action} was at {_when(last)} and the {rule.action} "
-            f"cooldown of {format_duration(limit)} runs until {_when(last + limit)}"
+            f"held back: the model's last {rule.action} was at {shown_time(last)} and the "
+            f"{rule.action} cooldown of {format_duration(limit)} runs until "
+            f"{shown_time(last + limit)}"
         )
     return None
 
 
 def _no_verdict(rule: Rule, previous: RuleState, value: float | None, why: str) -> RuleResult:
     """A window that tells nothing about the rule: the firing state carries over unchanged."""
-    carry = f"; still firing since {_when(previous.firing_since)}" if previous.firing_since else ""
+    carry = (
+        f"; still firing since {shown_time(previous.firing_since)}" if previous.firing_since else ""
+    )
     return RuleResult(
         rule=rule.name,
         key=rule.key,
@@ -302,7 +204,7 @@ def _transition(
     earlier_breaches: int,
 ) -> _Verdict:
     """Firing starts on a persistent breach and lasts until the value is back past ``clear_at``."""
-    breached = _beyond(rule.direction, value, trigger)
+    breached = beyond(rule.direction, value, trigger)
     breaches = int(breached) + earlier_breaches
     back = value <= clear_at if rule.direction is Direction.ABOVE else value >= clear_at
     cleared = previous.firing and back
@@ -325,15 +227,19 @@ def evaluate_rule(
     previous = state.get(rule.name, RuleState())
     value, missing = usable_value(current.get(rule.key))
     if value is None:
-        return _no_verdict(rule, previous, None, f"{_subject(rule)} {missing}")
-    trigger = _level(rule.threshold, rule, history, baseline)
+        return _no_verdict(rule, previous, None, f"{subject(rule)} {missing}")
+    trigger = threshold_level(rule.threshold, rule, history, baseline)
     if trigger.value is None:
         return _no_verdict(rule, previous, value, trigger.text)
-    clear = _level(rule.clear, rule, history, baseline).value if rule.clear is not None else None
+    clear = (
+        threshold_level(rule.clear, rule, history, baseline).value
+        if rule.clear is not None
+        else None
+    )
     # A clearing threshold past the trigger would clear a rule that still breaches: cap it.
     bound = min if rule.direction is Direction.ABOVE else max
     clear_at = bound(trigger.value, trigger.value if clear is None else clear)
-    earlier = _recent_breaches(rule, history, baseline)
+    earlier = recent_breaches(rule, history, baseline)
     verdict = _transition(rule, previous, window_start, value, trigger.value, clear_at, earlier)
     firing = verdict.since is not None
     hold = _cooldown_hold(rule, policy, window_start, previous, state) if firing else None
@@ -357,9 +263,9 @@ def evaluate_rule(
     )
 
 
-def _observation(rule: Rule, value: float, trigger: _Level, breached: bool, breaches: int) -> str:
+def _observation(rule: Rule, value: float, trigger: Level, breached: bool, breaches: int) -> str:
     side = rule.direction.value if breached else f"not {rule.direction.value}"
-    text = f"{_subject(rule)} is {_num(value)}, {side} {trigger.text}"
+    text = f"{subject(rule)} is {shown_number(value)}, {side} {trigger.text}"
     needed = rule.persistence
     if breached and needed.windows > 1:
         text += (
@@ -378,13 +284,14 @@ def _outcome(
     """What the verdict means: fired, still firing, cleared, held back or nothing."""
     side = "below" if rule.direction is Direction.ABOVE else "above"
     if verdict.cleared and previous.firing_since is not None:
-        since = _when(previous.firing_since)
-        return f"; at or {side} the clearing level {_num(clear_at)}: cleared (firing since {since})"
+        since = shown_time(previous.firing_since)
+        level = shown_number(clear_at)
+        return f"; at or {side} the clearing level {level}: cleared (firing since {since})"
     if verdict.since is None:
         return ""
-    state = "fires" if verdict.starts else f"still firing since {_when(verdict.since)}"
+    state = "fires" if verdict.starts else f"still firing since {shown_time(verdict.since)}"
     if not verdict.breached:
-        state += f" (it clears at or {side} {_num(clear_at)})"
+        state += f" (it clears at or {side} {shown_number(clear_at)})"
     if rule.action is Decision.NONE:
         return f"; {state}; no action configured"
     if hold is not None:

@@ -15,14 +15,8 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from monitoring_lib.policy.evaluate import (
-    Evaluation,
-    RuleResult,
-    RuleState,
-    WindowMetrics,
-    evaluate,
-    replay,
-)
+from monitoring_lib.policy.evaluate import Evaluation, RuleResult, RuleState, evaluate, replay
+from monitoring_lib.policy.thresholds import WindowMetrics
 from monitoring_lib.records import MetricRecord
 from monitoring_lib.spec.base import Decision, Severity
 from monitoring_lib.spec.policy import MetricKey, PolicySpec
@@ -211,7 +205,7 @@ def write_evaluation(
     session.flush()
 
 
-def evaluate_window(
+def decide_stored_window(
     session: Session, model_name: str, policy: PolicySpec, window_start: datetime
 ) -> Evaluation:
     """Evaluate one stored window against the policy and record the evaluation (no commit)."""

@@ -16,7 +16,7 @@ from driftwise.cli_policy import policy_app
 from monitoring_lib.policy.evaluate import RuleState
 from monitoring_lib.policy.store import (
     champion_baseline,
-    evaluate_window,
+    decide_stored_window,
     previous_states,
     replay_policy,
 )
@@ -98,7 +98,7 @@ def test_an_evaluation_is_persisted_and_a_rerun_replaces_it(
     set_champion(pg_sessions, {"quality.accuracy": 0.91}, version=1)
     store_window(pg_sessions, 0, drift=0.7, accuracy=0.8)
     with pg_sessions.begin() as session:
-        first = evaluate_window(session, MODEL, policy(DRIFT, ACCURACY), T0)
+        first = decide_stored_window(session, MODEL, policy(DRIFT, ACCURACY), T0)
     assert first.decision is Decision.ROLLBACK
     rows = {row.rule: row for row in evaluation_rows(pg_sessions)}
     assert set(rows) == {"", "drift", "accuracy"}
@@ -119,7 +119,7 @@ def test_an_evaluation_is_persisted_and_a_rerun_replaces_it(
 
     store_window(pg_sessions, 0, drift=0.1, accuracy=0.95)  # the window is rerun
     with pg_sessions.begin() as session:
-        evaluate_window(session, MODEL, policy(DRIFT, ACCURACY), T0)
+        decide_stored_window(session, MODEL, policy(DRIFT, ACCURACY), T0)
     rerun = evaluation_rows(pg_sessions)
     assert len(rerun) == 3
     assert {row.rule: row.decision for row in rerun} == {
@@ -132,7 +132,7 @@ def test_an_evaluation_is_persisted_and_a_rerun_replaces_it(
 
 def evaluate_then_fail(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
-        evaluate_window(session, MODEL, policy(DRIFT), T0)
+        decide_stored_window(session, MODEL, policy(DRIFT), T0)
         raise RuntimeError("a later step of the window failed")
 
 
@@ -156,7 +156,7 @@ def test_state_read_back_from_the_store_matches_the_replay(
     live = []
     for day in range(12):
         with pg_sessions.begin() as session:
-            live.append(evaluate_window(session, MODEL, rules, T0 + day * DAY))
+            live.append(decide_stored_window(session, MODEL, rules, T0 + day * DAY))
     with pg_sessions() as session:
         before = session.execute(select(func.count()).select_from(PolicyEvaluation)).scalar_one()
         replayed = replay_policy(session, MODEL, rules, T0, T0 + 12 * DAY)

@@ -1,0 +1,131 @@
+"""What a rule compares a value with: a threshold computed for the window (absolute, from the
+champion's baseline, or learned from the metric's history), and how many recent windows breached
+it. Every threshold comes with the words that explain it, for alerts and replays."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from monitoring_lib.records import MetricRecord, MetricStatus
+from monitoring_lib.spec.policy import (
+    AbsoluteThreshold,
+    AnyThreshold,
+    BaselineThreshold,
+    Direction,
+    LearnedThreshold,
+    MetricKey,
+    Rule,
+)
+
+
+@dataclass(frozen=True)
+class Level:
+    """A computed threshold (value None when it cannot be computed) and how it was reached."""
+
+    value: float | None
+    text: str
+
+
+def shown_number(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def shown_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def subject(rule: Rule) -> str:
+    parts = [f"column {rule.column!r}" if rule.column else "", rule.segment]
+    where = ", ".join(p for p in parts if p)
+    return f"{rule.metric} ({where})" if where else rule.metric
+
+
+def usable_value(record: MetricRecord | None) -> tuple[float | None, str]:
+    """The value a rule may judge, or None and why there is none."""
+    if record is None:
+        return None, "was not computed in this window"
+    if record.value is None or record.status in NO_DATA:
+        why = record.details.get("reason")
+        return None, f"has no usable value ({record.status}{': ' + str(why) if why else ''})"
+    return record.value, ""
+
+
+def threshold_level(
+    spec: AnyThreshold, rule: Rule, earlier: Sequence[WindowMetrics], baseline: Mapping[str, float]
+) -> Level:
+    """The threshold ``spec`` gives for a window preceded by ``earlier`` (oldest first)."""
+    if isinstance(spec, AbsoluteThreshold):
+        return Level(spec.value, shown_number(spec.value))
+    if isinstance(spec, BaselineThreshold):
+        return _relative(spec, rule, baseline)
+    return _learned(spec, rule, earlier)
+
+
+def _relative(spec: BaselineThreshold, rule: Rule, baseline: Mapping[str, float]) -> Level:
+    name = spec.baseline_metric or rule.metric
+    base = baseline.get(name)
+    if base is None or not math.isfinite(base):
+        return Level(None, f"no champion baseline for {name}")
+    if spec.delta is not None:
+        sign = "+" if spec.delta >= 0 else "-"
+        value, how = base + spec.delta, f"{sign} {shown_number(abs(spec.delta))}"
+    else:
+        ratio = spec.ratio if spec.ratio is not None else 1.0
+        value, how = base * ratio, f"x {shown_number(ratio)}"
+    return Level(value, f"{shown_number(value)} (champion's {shown_number(base)} {how})")
+
+
+def _learned(spec: LearnedThreshold, rule: Rule, earlier: Sequence[WindowMetrics]) -> Level:
+    recent = (usable_value(w.records.get(rule.key))[0] for w in earlier[-spec.window :])
+    values = [v for v in recent if v is not None]
+    if len(values) < spec.needed:
+        return Level(
+            None,
+            f"too little history to learn a threshold: {len(values)} of the last "
+            f"{spec.window} windows have a value, {spec.needed} needed",
+        )
+    mean, spread = statistics.fmean(values), max(statistics.stdev(values), spec.min_std)
+    above = rule.direction is Direction.ABOVE
+    value = mean + spec.k * spread if above else mean - spec.k * spread
+    how = f"{'+' if above else '-'} {shown_number(spec.k)} std {shown_number(spread)}"
+    return Level(
+        value, f"{shown_number(value)} (mean {shown_number(mean)} {how} over {len(values)} windows)"
+    )
+
+
+def beyond(direction: Direction, value: float, threshold: float) -> bool:
+    return value > threshold if direction is Direction.ABOVE else value < threshold
+
+
+def recent_breaches(
+    rule: Rule, history: Sequence[WindowMetrics], baseline: Mapping[str, float]
+) -> int:
+    """Breaching windows among the ``persistence.windows - 1`` before this one."""
+    count = 0
+    first = max(0, len(history) - (rule.persistence.windows - 1))
+    for index in range(first, len(history)):
+        value = usable_value(history[index].records.get(rule.key))[0]
+        threshold = threshold_level(rule.threshold, rule, history[:index], baseline).value
+        if value is not None and threshold is not None:
+            count += beyond(rule.direction, value, threshold)
+    return count
+
+
+NO_DATA = frozenset({MetricStatus.INSUFFICIENT_DATA, MetricStatus.SKIPPED, MetricStatus.ERROR})
+"""Statuses whose value says nothing about the model (drift and failed values still count)."""
+
+
+@dataclass(frozen=True)
+class WindowMetrics:
+    """One stored window's records, by (metric, column, segment)."""
+
+    window_start: datetime
+    records: Mapping[MetricKey, MetricRecord]
+
+    @classmethod
+    def of(cls, window_start: datetime, records: Iterable[MetricRecord]) -> WindowMetrics:
+        return cls(window_start, {record.key: record for record in records})
