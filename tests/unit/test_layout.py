@@ -164,3 +164,10 @@ def test_few_modules_at_the_root_and_none_too_long() -> None:
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 400
     }
     assert long == {}
+
+
+def test_the_architecture_map_names_every_folder_and_root_module() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    folders = {p.parent.relative_to(ROOT).as_posix() + "/" for p in CORE.rglob("__init__.py")}
+    roots = {p.name for p in CORE.glob("*.py") if p.name != "__init__.py"}
+    assert sorted(name for name in folders | roots if name not in text) == []
