@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from monitoring_lib.policy.evaluate import Evaluation, RuleResult
+    from monitoring_lib.policy.rules import Evaluation, RuleResult
     from monitoring_lib.spec.monitor import MonitorSpec
     from monitoring_lib.spec.policy import PolicySpec
 

@@ -14,8 +14,8 @@ from flows.rollback import RollbackParams, rollback_model
 from monitoring_lib.observability.logs import configure_logging, log_context
 from monitoring_lib.pipeline.streamed import needs_streaming
 from monitoring_lib.pipeline.summary import summarize
-from monitoring_lib.policy.evaluate import Evaluation
 from monitoring_lib.policy.followup import FollowUp, follow_up
+from monitoring_lib.policy.rules import Evaluation
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec.monitor import MonitorSpec, load_spec
 from monitoring_lib.store.repository import RunInfo

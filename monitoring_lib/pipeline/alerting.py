@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from monitoring_lib.alerts.outbox import previous_alert_states
 from monitoring_lib.alerts.planning import AlertContext, Breach, DriftedColumn, plan_alerts
-from monitoring_lib.policy.evaluate import Evaluation
+from monitoring_lib.policy.rules import Evaluation
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec.base import Decision, Severity
 from monitoring_lib.spec.monitor import MonitorSpec

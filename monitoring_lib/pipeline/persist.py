@@ -13,7 +13,7 @@ from monitoring_lib.alerts.planning import plan_alerts
 from monitoring_lib.pipeline.alerting import alert_breaches, alert_context
 from monitoring_lib.pipeline.stages import WindowEvaluation
 from monitoring_lib.policy import store as policy_store
-from monitoring_lib.policy.evaluate import Evaluation
+from monitoring_lib.policy.rules import Evaluation
 from monitoring_lib.records import MetricRecord
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.repository import (

@@ -1,8 +1,8 @@
 """The policy: rules over stored metrics give a decision and its reasons (pure), read and written
 through the store for live runs and replays alike."""
 
-from monitoring_lib.policy.evaluate import Evaluation, RuleResult, RuleState, evaluate, replay
 from monitoring_lib.policy.followup import FollowUp, follow_up
+from monitoring_lib.policy.rules import Evaluation, RuleResult, RuleState, evaluate, replay
 from monitoring_lib.policy.store import decide_stored_window, replay_policy
 from monitoring_lib.policy.thresholds import WindowMetrics
 

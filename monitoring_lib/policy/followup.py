@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from monitoring_lib.policy.evaluate import Evaluation
+from monitoring_lib.policy.rules import Evaluation
 from monitoring_lib.spec.actions import ActionsSpec
 from monitoring_lib.spec.base import Decision, Severity
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from monitoring_lib.policy.evaluate import Evaluation, RuleResult, RuleState, evaluate, replay
+from monitoring_lib.policy.rules import Evaluation, RuleResult, RuleState, evaluate, replay
 from monitoring_lib.policy.thresholds import WindowMetrics
 from monitoring_lib.records import MetricRecord
 from monitoring_lib.spec.base import Decision, Severity

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from driftwise.cli_policy import policy_app
-from monitoring_lib.policy.evaluate import RuleState
+from monitoring_lib.policy.rules import RuleState
 from monitoring_lib.policy.store import (
     champion_baseline,
     decide_stored_window,

@@ -171,3 +171,19 @@ def test_the_architecture_map_names_every_folder_and_root_module() -> None:
     folders = {p.parent.relative_to(ROOT).as_posix() + "/" for p in CORE.rglob("__init__.py")}
     roots = {p.name for p in CORE.glob("*.py") if p.name != "__init__.py"}
     assert sorted(name for name in folders | roots if name not in text) == []
+
+
+@pytest.mark.parametrize(
+    "package", sorted(n for n, p in MODULES.items() if p.name == "__init__.py")
+)
+def test_no_export_hides_a_submodule(package: str) -> None:
+    """``from pkg.gate import gate`` in ``pkg/__init__`` would make ``import pkg.gate as m`` bind
+    the function, not the module."""
+    exported = {
+        alias.asname or alias.name
+        for node in ast.parse(MODULES[package].read_text(encoding="utf-8")).body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    submodules = {name.rsplit(".", 1)[1] for name in MODULES if name.startswith(package + ".")}
+    assert sorted(exported & submodules) == []

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-import monitoring_lib.policy.evaluate as policy_module
-from monitoring_lib.policy.evaluate import Evaluation, RuleState, advance_state, evaluate, replay
+import monitoring_lib.policy.rules as policy_module
+from monitoring_lib.policy.rules import Evaluation, RuleState, advance_state, evaluate, replay
 from monitoring_lib.policy.thresholds import WindowMetrics
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec.base import Decision, Severity
