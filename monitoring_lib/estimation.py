@@ -24,7 +24,7 @@ second model of the error from the features, an extra model with the same blind 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -229,3 +229,24 @@ def expected_counts(
         expected=True,
         second_moments=moments,
     )
+
+
+def calibration_to_json(calibration: Calibration) -> dict[str, Any]:
+    """Plain JSON, to keep with the champion it was fitted for."""
+    return {"version": 1, **asdict(calibration)}
+
+
+def calibration_from_json(data: Mapping[str, Any]) -> Calibration:
+    if data.get("version") != 1:
+        raise ValueError(f"unknown calibration version {data.get('version')!r}")
+    maps = tuple(
+        ClassCalibration(
+            label=m["label"],
+            method=m["method"],
+            cv_errors=tuple((method, float(error)) for method, error in m["cv_errors"]),
+            sigmoid=(float(m["sigmoid"][0]), float(m["sigmoid"][1])),
+            isotonic=(tuple(m["isotonic"][0]), tuple(m["isotonic"][1])),
+        )
+        for m in data["maps"]
+    )
+    return Calibration(tuple(data["classes"]), data["positive"], maps)

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
-from scipy.stats import binomtest
-
 from monitoring_lib.records import MetricRecord, MetricStatus
 
 
@@ -89,10 +87,15 @@ def bounded(
         half = z_value(level) * spread
         lower, upper = 1 / (1 + math.exp(-(centre - half))), 1 / (1 + math.exp(-(centre + half)))
     else:  # at 0 or 1 the delta method has no spread: fall back on Wilson's
-        lower, upper = wilson_bounds(round(value * rows), round(rows), level)
+        lower, upper = wilson_bounds(value * rows, rows, level)
     return QualityValue(metric, column, value, se, lower, upper, rows, method, level)
 
 
-def wilson_bounds(successes: int, rows: int, level: float) -> tuple[float, float]:
-    interval = binomtest(successes, rows).proportion_ci(confidence_level=level, method="wilson")
-    return float(interval.low), float(interval.high)
+def wilson_bounds(successes: float, rows: float, level: float) -> tuple[float, float]:
+    """Wilson's score interval, equal to scipy's ``binomtest(...).proportion_ci('wilson')``,
+    which would also compute an exact p-value: 70% of a multiclass window's time."""
+    z = z_value(level)
+    share, spread = successes / rows, z * z / rows
+    centre = (share + spread / 2) / (1 + spread)
+    half = z * math.sqrt(share * (1 - share) / rows + spread / (4 * rows)) / (1 + spread)
+    return max(centre - half, 0.0), min(centre + half, 1.0)

@@ -122,7 +122,7 @@ def _confusion_value(
     if wilson is None:
         return bounded(name, column, value, math.sqrt(between), counts.rows, level, "delta")
     successes, rows = float(wilson[0]), float(wilson[1])
-    lower, upper = wilson_bounds(round(successes), round(rows), level)
+    lower, upper = wilson_bounds(successes, rows, level)
     se = math.sqrt(value * (1 - value) / rows)
     return QualityValue(
         name, column, value, se, lower, upper, rows, "wilson", level, proportion=True
@@ -262,24 +262,34 @@ def _probability_values(counts: ClassificationCounts, level: float) -> list[Qual
 
 
 def _macro_auc(per_class: list[QualityValue], name: str, level: float) -> QualityValue:
-    """The mean of one-vs-rest AUCs; its variance treats the classes' AUCs as independent."""
+    """The mean of one-vs-rest AUCs. The classes' AUCs are correlated in ways their marginal
+    histograms do not show, so the standard error is the bound of perfect correlation (the mean
+    of theirs): independence undercovers (88% for a 95% interval, 4 classes, 300 rows) while the
+    bound overcovers (99.9%); a conservative interval, and a CUSUM on it is slower."""
     absent = [v.column for v in per_class if v.value is None]
     if absent:
         why = f"classes {absent[:5]} have no labelled rows, so one-vs-rest ROC AUC is undefined"
         return missing(name, DATASET, level, why)
     value = sum(v.value or 0.0 for v in per_class) / len(per_class)
-    se = math.sqrt(sum((v.se or 0.0) ** 2 for v in per_class)) / len(per_class)
+    se = sum(v.se or 0.0 for v in per_class) / len(per_class)
     rows = max(v.rows for v in per_class)
-    return bounded(name, DATASET, value, se, rows, level, "delong")
+    return bounded(name, DATASET, value, se, rows, level, "delong-bound")
 
 
 def _log_loss(counts: ClassificationCounts, name: str, level: float) -> QualityValue:
+    """Mean cross-entropy; the interval is Wald's on the log scale, as the terms are skewed
+    (plain Wald covers 93% at 165 rows, the log scale 94%)."""
     rows = counts.log_loss_rows
     if rows < 2:
         return missing(name, DATASET, level, "log loss needs two rows with probabilities")
     mean = counts.log_loss_sum / rows
     variance = max(counts.log_loss_sum_sq / rows - mean**2, 0.0) * rows / (rows - 1)
-    return wald(name, DATASET, mean, math.sqrt(variance / rows), rows, level)
+    se = math.sqrt(variance / rows)
+    if mean <= 0:
+        return wald(name, DATASET, mean, se, rows, level)
+    spread = z_value(level) * se / mean
+    lower, upper = mean * math.exp(-spread), mean * math.exp(spread)
+    return QualityValue(name, DATASET, mean, se, lower, upper, rows, "clt-log", level)
 
 
 def classification_values(
