@@ -7,8 +7,12 @@ percent. Intervals:
 
 * proportions (accuracy; precision and recall of one class): Wilson score interval;
 * F1 and macro averages: delta method on the multinomial confusion counts, on the logit scale;
-* ROC AUC: DeLong's variance computed on the binned scores, logit scale;
-* regression and log loss: central limit theorem and delta method (RMSE from MSE's interval).
+* ROC AUC: DeLong's variance computed on the binned scores, logit scale; the multiclass macro
+  average takes the bound of perfectly correlated classes (conservative, see ``_macro_auc``).
+  A class's own ROC AUC is given whenever it has rows of both sides, where quality.py
+  (Evidently) gives every class's or none;
+* log loss: central limit theorem on the log scale; regression (``regression_stats``): central
+  limit theorem and delta method (RMSE from MSE's interval, R2).
 
 Expected counts (``monitoring_lib.estimation``) give ``estimated.*`` values whose ``se`` is the
 spread of the estimate from window to window (what a CUSUM standardises by) and whose interval
@@ -232,7 +236,10 @@ def _auc_value(counts: ClassificationCounts, s: int, column: str, level: float) 
     if se is None:
         return missing(name, column, level, "ROC AUC needs two rows of each class")
     rows = float(positive.sum() + negative.sum())
-    return bounded(name, column, auc, se, rows, level, "delong")
+    # Expected counts: DeLong on probability-weighted histograms, an approximation of the spread.
+    return bounded(
+        name, column, auc, se, rows, level, "cbpe-delong" if counts.expected else "delong"
+    )
 
 
 def _unscored(counts: ClassificationCounts) -> list[str]:
@@ -273,7 +280,7 @@ def _macro_auc(per_class: list[QualityValue], name: str, level: float) -> Qualit
     value = sum(v.value or 0.0 for v in per_class) / len(per_class)
     se = sum(v.se or 0.0 for v in per_class) / len(per_class)
     rows = max(v.rows for v in per_class)
-    return bounded(name, DATASET, value, se, rows, level, "delong-bound")
+    return bounded(name, DATASET, value, se, rows, level, f"{per_class[0].method}-bound")
 
 
 def _log_loss(counts: ClassificationCounts, name: str, level: float) -> QualityValue:
