@@ -30,11 +30,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binom
 
-from monitoring_lib.estimation import expected_counts, fit_calibration
-from monitoring_lib.quality_stats import ClassificationCounts, classification_counts, pool
-from monitoring_lib.quality_values import find, quality_values
+from monitoring_lib.metrics.quality.counts import ClassificationCounts, classification_counts, pool
+from monitoring_lib.metrics.quality.estimation import expected_counts, fit_calibration
+from monitoring_lib.metrics.quality.values import find, quality_values
+from monitoring_lib.policy.cusum import (
+    DEFAULT_H,
+    DEFAULT_K,
+    CusumState,
+    cusum_update,
+    in_control_arl,
+)
 from monitoring_lib.records import Metric
-from monitoring_lib.sequential import DEFAULT_H, DEFAULT_K, CusumState, cusum_update, in_control_arl
 
 ROWS, BEFORE, AFTER = 165, 150, 60
 GOOD, DROPPED = 0.94, 0.915

@@ -6,7 +6,7 @@ imported on their own."""
 
 from monitoring_lib.metrics.data_quality import check_constraints, derive_constraints
 from monitoring_lib.metrics.profiling import profile_chunks, profile_frame, read_view, write_view
-from monitoring_lib.metrics.quality import compute_quality
+from monitoring_lib.metrics.quality.compute import compute_quality
 from monitoring_lib.metrics.reports import write_drift_report
 from monitoring_lib.metrics.schema import check_schema, column_kinds
 

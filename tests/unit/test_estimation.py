@@ -8,20 +8,20 @@ import json
 import numpy as np
 import pytest
 
-from monitoring_lib.estimation import (
+from monitoring_lib.metrics.quality.counts import (
+    classification_counts,
+    counts_from_json,
+    counts_to_json,
+    pool,
+)
+from monitoring_lib.metrics.quality.estimation import (
     calibration_error,
     calibration_from_json,
     calibration_to_json,
     expected_counts,
     fit_calibration,
 )
-from monitoring_lib.quality_stats import (
-    classification_counts,
-    counts_from_json,
-    counts_to_json,
-    pool,
-)
-from monitoring_lib.quality_values import find, quality_values
+from monitoring_lib.metrics.quality.values import find, quality_values
 from monitoring_lib.records import Metric
 
 ACCURACY_TOLERANCE = 0.03

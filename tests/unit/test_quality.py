@@ -15,8 +15,8 @@ from evidently.metrics import RMSE
 from sklearn import metrics as sk
 from sklearn.preprocessing import label_binarize
 
-from monitoring_lib.metrics import quality
-from monitoring_lib.metrics.quality import compute_quality
+from monitoring_lib.metrics.quality import compute as quality
+from monitoring_lib.metrics.quality.compute import compute_quality
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus
 
 TOLERANCE = 1e-9

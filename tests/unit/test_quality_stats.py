@@ -14,9 +14,8 @@ import pytest
 from scipy.stats import binomtest
 from sklearn import metrics as sk
 
-from monitoring_lib.quality import compute_quality
-from monitoring_lib.quality_intervals import wilson_bounds
-from monitoring_lib.quality_stats import (
+from monitoring_lib.metrics.quality.compute import compute_quality
+from monitoring_lib.metrics.quality.counts import (
     ClassificationCounts,
     classification_counts,
     counts_from_json,
@@ -24,9 +23,10 @@ from monitoring_lib.quality_stats import (
     merge,
     pool,
 )
-from monitoring_lib.quality_values import QualityValue, find, quality_values
+from monitoring_lib.metrics.quality.intervals import wilson_bounds
+from monitoring_lib.metrics.quality.regression import regression_counts
+from monitoring_lib.metrics.quality.values import QualityValue, find, quality_values
 from monitoring_lib.records import DATASET, Metric, MetricStatus
-from monitoring_lib.regression_stats import regression_counts
 
 EXACT = 1e-12
 AUC_TOLERANCE = 0.005

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitoring_lib.sequential import (
+from monitoring_lib.policy.cusum import (
     DEFAULT_H,
     DEFAULT_K,
     CusumSpec,

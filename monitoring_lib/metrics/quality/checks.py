@@ -12,9 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from monitoring_lib.metrics.quality_evidently import (
-    Key,
-)
+from monitoring_lib.metrics.quality.evidently_adapter import Key
 from monitoring_lib.records import DATASET, Metric, MetricStatus
 from monitoring_lib.spec.base import Task
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from monitoring_lib.quality_intervals import QualityValue, missing, wald, z_value
+from monitoring_lib.metrics.quality.intervals import QualityValue, missing, wald, z_value
 from monitoring_lib.records import DATASET, Metric
 
 _EPS = float(np.finfo(np.float64).eps)

@@ -3,8 +3,8 @@
 If the model's probabilities are calibrated, a row predicted as class j is truly of class i with
 probability p_i, so summing calibrated probabilities gives *expected* confusion counts, and from
 them estimated accuracy, precision, recall, F1 and ROC AUC, days or weeks before labels arrive.
-They come as ``ClassificationCounts`` with ``expected=True``, so pooling (``quality_stats.pool``),
-intervals (``quality_values``) and CUSUM (``sequential``) work on them unchanged; their metric
+They come as ``ClassificationCounts`` with ``expected=True``, so pooling (``counts.pool``),
+intervals (``values``) and CUSUM (``policy.cusum``) work on them unchanged; their metric
 names are ``estimated.*``.
 
 Calibration is fitted once, on the reference's scores and labels, per class (one-vs-rest, then
@@ -34,7 +34,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from monitoring_lib.quality_stats import (
+from monitoring_lib.metrics.quality.counts import (
     ClassificationCounts,
     FloatArray,
     label_string,

@@ -11,7 +11,7 @@ pooled rows, not a mean of daily ratios) and gives every metric a standard error
   moments their delta-method intervals need).
 
 Counts are floats so that *expected* counts (performance estimation before labels, see
-``monitoring_lib.estimation``) share the form; realised counts hold whole numbers. Class labels
+``estimation``) share the form; realised counts hold whole numbers. Class labels
 are compared as strings, integral floats written as ints, as ``monitoring_lib.quality`` does.
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import logit
 
-from monitoring_lib.regression_stats import (
+from monitoring_lib.metrics.quality.regression import (
     RegressionCounts,
     merge_regression,
     regression_from_json,

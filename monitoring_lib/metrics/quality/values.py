@@ -11,10 +11,10 @@ percent. Intervals:
   average takes the bound of perfectly correlated classes (conservative, see ``_macro_auc``).
   A class's own ROC AUC is given whenever it has rows of both sides, where quality.py
   (Evidently) gives every class's or none;
-* log loss: central limit theorem on the log scale; regression (``regression_stats``): central
+* log loss: central limit theorem on the log scale; regression (``regression``): central
   limit theorem and delta method (RMSE from MSE's interval, R2).
 
-Expected counts (``monitoring_lib.estimation``) give ``estimated.*`` values whose ``se`` is the
+Expected counts (``estimation``) give ``estimated.*`` values whose ``se`` is the
 spread of the estimate from window to window (what a CUSUM standardises by) and whose interval
 is where the window's realised value should fall if the calibration holds (see ``_spreads``).
 """
@@ -26,7 +26,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from monitoring_lib.quality_intervals import (
+from monitoring_lib.metrics.quality.counts import ClassificationCounts, FloatArray, QualityCounts
+from monitoring_lib.metrics.quality.intervals import (
     QualityValue,
     bounded,
     missing,
@@ -34,9 +35,8 @@ from monitoring_lib.quality_intervals import (
     wilson_bounds,
     z_value,
 )
-from monitoring_lib.quality_stats import ClassificationCounts, FloatArray, QualityCounts
+from monitoring_lib.metrics.quality.regression import RegressionCounts, regression_values
 from monitoring_lib.records import DATASET, Metric
-from monitoring_lib.regression_stats import RegressionCounts, regression_values
 
 ESTIMATED = "estimated"
 """Prefix of estimated metrics: ``estimated.accuracy`` for ``quality.accuracy``."""

@@ -39,7 +39,7 @@ from evidently.metrics import (
     R2Score,
 )
 
-from monitoring_lib.metrics.quality_checks import (
+from monitoring_lib.metrics.quality.checks import (
     PER_CLASS_METRICS,
     PROBABILITY_METRICS,
     QualityColumns,
@@ -48,7 +48,7 @@ from monitoring_lib.metrics.quality_checks import (
     probability_frame,
     probability_verdicts,
 )
-from monitoring_lib.metrics.quality_evidently import (
+from monitoring_lib.metrics.quality.evidently_adapter import (
     MAPE_PREDICTED,
     MAPE_TRUTH,
     PREDICTED,
