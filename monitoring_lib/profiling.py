@@ -30,6 +30,7 @@ if not hasattr(np, "unicode_"):
 # whylogs otherwise reports usage to its servers from a background thread at import time.
 os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "1")
 
+from whylogs import __version__ as whylogs_version
 from whylogs.core import DatasetProfile
 from whylogs.core import DatasetProfileView as DatasetProfileView
 from whylogs.core.configs import FrequentItemsErrorType, SummaryConfig
@@ -43,6 +44,7 @@ from whylogs.core.resolvers import MetricSpec, ResolverSpec
 from whylogs.core.schema import DeclarativeSchema
 from whylogs.core.view.column_profile_view import ColumnProfileView as ColumnProfileView
 
+from monitoring_lib import whylogs_fast  # after whylogs: it imports this module for the alias
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus
 
 PROFILE_FORMAT = "whylogs-1.6.4/uniform-metrics-v1"
@@ -70,18 +72,6 @@ def _uniform_schema() -> DeclarativeSchema:
     return DeclarativeSchema([ResolverSpec(column_type=DataType, metrics=metrics)])
 
 
-def _clean_text(value: object) -> object:
-    """Text whylogs' C++ sketches accept: bytes decoded, lone surrogates escaped."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="backslashreplace")
-    if isinstance(value, str) and not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", errors="backslashreplace").decode("utf-8")
-    return value
-
-
 def _whylogs_ready_floats(series: pd.Series) -> pd.Series:
     """Floats with +-inf counted as missing and whole numbers profiled as integers.
 
@@ -107,7 +97,7 @@ def _whylogs_ready_column(series: pd.Series) -> pd.Series:
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype):
         as_objects = series.astype(object).where(series.notna(), None)
-        return as_objects.map(_clean_text)
+        return whylogs_fast.clean_text(as_objects)  # bytes decoded, lone surrogates escaped
     if pd.api.types.is_float_dtype(dtype):
         return _whylogs_ready_floats(series)
     if dtype == np.uint64 and len(series) and series.max() > _INT64_MAX:
@@ -124,6 +114,13 @@ def _whylogs_ready(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, index=df.index)
 
 
+def _new_profile(dataset_timestamp: datetime | None) -> DatasetProfile:
+    """whylogs' own profile with its column preprocessing vectorised (see whylogs_fast)."""
+    fast = whylogs_version == whylogs_fast.PATCHED_WHYLOGS
+    profile_class = whylogs_fast.FastDatasetProfile if fast else DatasetProfile
+    return profile_class(schema=_uniform_schema(), dataset_timestamp=dataset_timestamp)
+
+
 def profile_frame(
     df: pd.DataFrame, *, dataset_timestamp: datetime | None = None
 ) -> DatasetProfileView:
@@ -131,7 +128,7 @@ def profile_frame(
 
     ``dataset_timestamp`` (timezone-aware) dates the profile; it defaults to now.
     """
-    profile = DatasetProfile(schema=_uniform_schema(), dataset_timestamp=dataset_timestamp)
+    profile = _new_profile(dataset_timestamp)
     profile.track(pandas=_whylogs_ready(df))
     return profile.view()
 
