@@ -124,8 +124,12 @@ def evaluate_window(
     *,
     artifacts: Path,
     write_report: bool = True,
+    profile_workers: int = 1,
 ) -> WindowEvaluation:
-    """Profile, check, measure drift and quality of one window against the reference."""
+    """Profile, check, measure drift and quality of one window against the reference.
+
+    ``profile_workers`` processes may profile a large window (``DriftwiseSettings``).
+    """
     clock = Stopwatch()
     columns = spec.columns
     folder = model_folder(artifacts, spec.name)
@@ -136,7 +140,7 @@ def evaluate_window(
     ref_view, ref_path = clock.run(
         "reference_profile",
         lambda: profiling.cached_reference_view(
-            reference, folder / "reference", content_hash=digest
+            reference, folder / "reference", content_hash=digest, workers=profile_workers
         ),
     )
     reference_info = ReferenceProfileInfo(digest, ref_path, len(reference))
@@ -147,7 +151,7 @@ def evaluate_window(
             expected_columns=expected_columns(spec),
             reference_dtypes=data_quality.column_kinds(reference),
         )
-    view = clock.run("profile", lambda: profiling.profile_frame(frame))
+    view = clock.run("profile", lambda: profiling.profile_frame(frame, workers=profile_workers))
     profile_path = profiling.write_view(view, folder / "profiles" / f"{label}.bin")
     records += clock.run("data_quality", lambda: profile_records(spec, ref_view, view))
     with clock.stage("drift"):

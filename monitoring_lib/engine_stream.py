@@ -220,11 +220,11 @@ def _groups(spec: MonitorSpec, names: Sequence[str]) -> list[list[str]]:
 
 
 def _profile_window(
-    spec: MonitorSpec, read: ColumnReader, wanted: list[str]
+    spec: MonitorSpec, read: ColumnReader, wanted: list[str], workers: int
 ) -> tuple[profiling.DatasetProfileView, GroupedRead]:
     seed, size = spec.drift.seed + 1, spec.drift.report_sample_size
     passes = GroupedRead(read, _groups(spec, wanted), size, seed, _quality_columns(spec))
-    return profiling.profile_chunks(passes.chunks()), passes
+    return profiling.profile_chunks(passes.chunks(), workers=workers), passes
 
 
 def _reference_pass(
@@ -256,8 +256,12 @@ def evaluate_window_streamed(
     artifacts: Path,
     as_of: datetime | None = None,
     write_report: bool = True,
+    profile_workers: int = 1,
 ) -> WindowEvaluation:
-    """Profile, check, measure drift and quality of a window read in chunks and column groups."""
+    """Profile, check, measure drift and quality of a window read in chunks and column groups.
+
+    ``profile_workers`` processes may profile the window's columns (``DriftwiseSettings``).
+    """
     clock = Stopwatch()
     columns, settings = spec.columns, spec.drift
     folder = model_folder(artifacts, spec.name)
@@ -273,12 +277,15 @@ def evaluate_window_streamed(
             lambda: (c for g in _groups(spec, ref_wanted) for c in ref_read(g)),
             folder / "reference",
             content_hash=digest,
+            workers=profile_workers,
         ),
     )
     labels = clock.run("labels", lambda: _window_labels(spec, window, as_of))
     read = _reader(spec, window, labels)
     wanted = expected_columns(spec)
-    view, passes = clock.run("profile", lambda: _profile_window(spec, read, wanted))
+    view, passes = clock.run(
+        "profile", lambda: _profile_window(spec, read, wanted, profile_workers)
+    )
     rows, sample = passes.row_count, passes.sample()
     profile_path = profiling.write_view(view, folder / "profiles" / f"{label}.bin")
     records = [row_count_record(rows)]

@@ -13,11 +13,9 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import reduce
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +42,7 @@ from whylogs.core.resolvers import MetricSpec, ResolverSpec
 from whylogs.core.schema import DeclarativeSchema
 from whylogs.core.view.column_profile_view import ColumnProfileView as ColumnProfileView
 
-from monitoring_lib import whylogs_fast  # after whylogs: it imports this module for the alias
+from monitoring_lib import profile_workers, whylogs_fast  # after whylogs: they import this module
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus
 
 PROFILE_FORMAT = "whylogs-1.6.4/uniform-metrics-v1"
@@ -105,11 +103,16 @@ def _whylogs_ready_column(series: pd.Series) -> pd.Series:
     return series
 
 
-def _whylogs_ready(df: pd.DataFrame) -> pd.DataFrame:
+def check_column_names(df: pd.DataFrame) -> None:
+    """Profiles key columns by name: two columns of one name cannot both be profiled."""
     names = [str(name) for name in df.columns]
     duplicated = sorted(name for name, times in Counter(names).items() if times > 1)
     if duplicated:
         raise ValueError(f"cannot profile a frame with duplicate column names: {duplicated}")
+
+
+def _whylogs_ready(df: pd.DataFrame) -> pd.DataFrame:
+    check_column_names(df)
     columns = {str(name): _whylogs_ready_column(series) for name, series in df.items()}
     return pd.DataFrame(columns, index=df.index)
 
@@ -122,20 +125,19 @@ def _new_profile(dataset_timestamp: datetime | None) -> DatasetProfile:
 
 
 def profile_frame(
-    df: pd.DataFrame, *, dataset_timestamp: datetime | None = None
+    df: pd.DataFrame, *, dataset_timestamp: datetime | None = None, workers: int = 1
 ) -> DatasetProfileView:
     """Profile one frame in a single pass.
 
-    ``dataset_timestamp`` (timezone-aware) dates the profile; it defaults to now.
+    ``dataset_timestamp`` (timezone-aware) dates the profile; it defaults to now. ``workers > 1``
+    spreads a large frame's columns over that many processes (see profile_workers).
     """
+    if workers != 1:
+        with profile_workers.ColumnGroupProfiler(workers) as profiler:
+            return profiler.profile(df, dataset_timestamp)
     profile = _new_profile(dataset_timestamp)
     profile.track(pandas=_whylogs_ready(df))
     return profile.view()
-
-
-def _profile_to_bytes(df: pd.DataFrame) -> bytes:
-    """Worker-process entry point: bytes are whylogs' own format, safe to send between processes."""
-    return bytes(profile_frame(df).serialize())
 
 
 def merge_views(views: Iterable[DatasetProfileView]) -> DatasetProfileView:
@@ -151,35 +153,14 @@ def iter_frame_chunks(df: pd.DataFrame, chunk_rows: int) -> Iterator[pd.DataFram
         yield df.iloc[start : start + chunk_rows]
 
 
-def _profile_in_processes(chunks: Iterable[pd.DataFrame], workers: int) -> DatasetProfileView:
-    """Profile chunks in ``workers`` processes, keeping at most two chunks per worker in flight."""
-    merged = DatasetProfileView.zero()
-    pending: list[Future[bytes]] = []
-    # forkserver, not fork: forking a multi-threaded flow runner can deadlock. The server imports
-    # whylogs (~5 s) once, so each worker starts by a cheap fork instead of a fresh interpreter.
-    context = get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for chunk in chunks:
-            pending.append(pool.submit(_profile_to_bytes, chunk))
-            if len(pending) >= 2 * workers:
-                merged = merged.merge(DatasetProfileView.deserialize(pending.pop(0).result()))
-        for future in pending:
-            merged = merged.merge(DatasetProfileView.deserialize(future.result()))
-    return merged
-
-
 def profile_chunks(chunks: Iterable[pd.DataFrame], *, workers: int = 1) -> DatasetProfileView:
     """Profile a window chunk by chunk and merge, so peak memory follows the chunk size.
 
-    ``workers > 1`` profiles chunks in that many processes (profiling costs about 1 us per cell;
-    a merge costs milliseconds), which pays off once a window has millions of cells.
+    ``workers > 1`` spreads each large chunk's columns over that many processes, this one
+    included, sharing one pool across the chunks (see profile_workers).
     """
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    if workers == 1:
-        return merge_views(profile_frame(chunk) for chunk in chunks)
-    return _profile_in_processes(chunks, workers)
+    with profile_workers.ColumnGroupProfiler(workers) as profiler:
+        return merge_views(profiler.profile(chunk) for chunk in chunks)
 
 
 def write_view(view: DatasetProfileView, path: Path) -> Path:
@@ -254,7 +235,7 @@ def _read_if_valid(path: Path) -> DatasetProfileView | None:
 
 
 def cached_reference_view(
-    df: pd.DataFrame, cache_dir: Path, *, content_hash: str | None = None
+    df: pd.DataFrame, cache_dir: Path, *, content_hash: str | None = None, workers: int = 1
 ) -> tuple[DatasetProfileView, Path]:
     """The reference profile, computed once per distinct reference content and then reused.
 
@@ -262,18 +243,24 @@ def cached_reference_view(
     An unreadable cached file is recomputed and replaced rather than failing the run.
     """
     digest = content_hash or content_hash_of_frame(df)
-    return cached_reference_view_of_chunks(lambda: [df], cache_dir, content_hash=digest)
+    return cached_reference_view_of_chunks(
+        lambda: [df], cache_dir, content_hash=digest, workers=workers
+    )
 
 
 def cached_reference_view_of_chunks(
-    chunks: Callable[[], Iterable[pd.DataFrame]], cache_dir: Path, *, content_hash: str
+    chunks: Callable[[], Iterable[pd.DataFrame]],
+    cache_dir: Path,
+    *,
+    content_hash: str,
+    workers: int = 1,
 ) -> tuple[DatasetProfileView, Path]:
     """:func:`cached_reference_view` for a reference read in chunks (profiled only on a miss)."""
     path = cache_dir / f"reference-{content_hash}.bin"
     cached = _read_if_valid(path)
     if cached is not None:
         return cached, path
-    view = profile_chunks(chunks())
+    view = profile_chunks(chunks(), workers=workers)
     write_view(view, path)
     return view, path
 

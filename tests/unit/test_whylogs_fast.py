@@ -9,6 +9,8 @@ coin flips, so quantiles are checked against the data within the sketch's rank e
 from __future__ import annotations
 
 import math
+import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ import whylogs_sketching
 from whylogs.core import DatasetProfile
 from whylogs.core.preprocessing import PreprocessedColumn
 
-from monitoring_lib import profiling, whylogs_fast
+from monitoring_lib import profile_workers, profiling, whylogs_fast
 from monitoring_lib.profiling import DatasetProfileView, profile_frame, read_view, write_view
 
 RANK_ERROR = whylogs_sketching.kll_doubles_sketch.get_normalized_rank_error(1024, False)
@@ -236,3 +238,50 @@ def test_the_installed_whylogs_is_the_release_the_fast_path_reproduces() -> None
     # Upgrading whylogs makes profile_frame fall back to plain whylogs; this flags it to re-check.
     assert whylogs.__version__ == whylogs_fast.PATCHED_WHYLOGS
     assert isinstance(profiling._new_profile(None), whylogs_fast.FastDatasetProfile)
+
+
+# --- column groups in worker processes (monitoring_lib.profile_workers) --------------------------
+
+
+def test_column_groups_cover_every_column_once_with_balanced_costs() -> None:
+    df = awkward_frame(10, seed=4)
+    groups = profile_workers.column_groups(df, 5)
+    assert len(groups) == 5
+    assert sorted(p for group in groups for p in group) == list(range(df.shape[1]))
+    costs = [sum(profile_workers._cost_per_row(df.iloc[:, p]) for p in g) for g in groups]
+    assert max(costs) - min(costs) <= max(profile_workers._cost_per_row(df[c]) for c in df)
+    assert len(profile_workers.column_groups(df[["float", "int"]], 5)) == 2
+
+
+def test_columns_profiled_in_worker_processes_equal_one_process() -> None:
+    df = awkward_frame(3_000, seed=5)
+    stamp = datetime(2024, 5, 1, tzinfo=UTC)
+    with profile_workers.ColumnGroupProfiler(2, start_after_cells=0, min_shared_cells=0) as pool:
+        deadline = time.monotonic() + 120  # the forkserver's first start imports whylogs
+        while pool.groups_in_workers == 0 and time.monotonic() < deadline:
+            view = pool.profile(df, dataset_timestamp=stamp)
+    assert pool.groups_in_workers > 0
+    assert list(view.get_columns()) == [str(c) for c in df.columns]
+    assert view.dataset_timestamp == stamp
+    prepared = profiling._whylogs_ready(df)
+    assert_same_profile(view, profile_frame(df), prepared, tracked=False)
+    restored = DatasetProfileView.deserialize(view.serialize())
+    assert_same_profile(restored, view, prepared, tracked=False)
+
+
+def test_small_windows_never_start_worker_processes() -> None:
+    with profile_workers.ColumnGroupProfiler(4) as pool:
+        for _ in range(3):
+            view = pool.profile(awkward_frame(2_000, seed=6))
+    assert not pool.pool_started
+    assert view.get_column("text").get_metric("counts").n.value == 2_000
+
+
+def test_duplicate_column_names_fail_before_any_work_is_sent() -> None:
+    df = pd.DataFrame(np.zeros((10, 3)), columns=["a", "b", "a"])
+    with (
+        profile_workers.ColumnGroupProfiler(2, start_after_cells=0, min_shared_cells=0) as pool,
+        pytest.raises(ValueError, match="duplicate"),
+    ):
+        pool.profile(df)
+    assert not pool.pool_started
