@@ -5,10 +5,10 @@ is merged), and the column profiles are put together into one ``DatasetProfileVi
 process profiles groups too: workers take groups from the front, the caller from the back.
 
 Worker processes come from a forkserver that imports whylogs once (about 5 s and 3 CPU seconds
-the first time a process uses it; later pools start in milliseconds). So a profiler starts its
-pool only once it has profiled :data:`START_AFTER_CELLS` cells, the pool starts in a background
-thread, and it gets work only once its workers answer: until then the caller profiles alone, and
-a pool slow to start never makes a profile slower than the caller alone.
+the first time a process uses it; later starts take milliseconds). So a profiler asks for workers
+only once it has profiled :data:`START_AFTER_CELLS` cells, the forkserver starts in a background
+thread, and the pool gets work only once the server answers: until then the caller profiles
+alone, so a slow start never makes a profile slower than the caller alone.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import threading
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from datetime import UTC, datetime
-from functools import partial
 from multiprocessing import get_context
+from multiprocessing.context import ForkServerContext
 from types import TracebackType
 
 import numpy as np
@@ -78,12 +78,12 @@ class ColumnGroupProfiler:
         self.workers, self.start_after_cells = workers, start_after_cells
         self.min_shared_cells, self.cells_seen, self.groups_in_workers = min_shared_cells, 0, 0
         self._pool: ProcessPoolExecutor | None = None
-        self._ready = threading.Event()
+        self._server_ready: threading.Event | None = None
 
     @property
     def pool_started(self) -> bool:
         """Whether this profiler has started worker processes (once, for all its frames)."""
-        return self._pool is not None
+        return self._server_ready is not None
 
     def __enter__(self) -> ColumnGroupProfiler:
         return self
@@ -94,9 +94,8 @@ class ColumnGroupProfiler:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        if self._pool is not None:  # in the background: a pool still starting would block
-            stop = partial(self._pool.shutdown, cancel_futures=True)
-            threading.Thread(target=stop, name="profile-pool-stop", daemon=True).start()
+        if self._pool is not None:  # its workers are idle unless a profile failed midway
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def profile(
         self, df: pd.DataFrame, dataset_timestamp: datetime | None = None
@@ -120,15 +119,15 @@ class ColumnGroupProfiler:
     def _profile_groups(
         self, df: pd.DataFrame, groups: list[list[int]], stamp: datetime
     ) -> list[profiling.DatasetProfileView]:
-        queue, pool = deque(range(len(groups))), self._start()
+        queue = deque(range(len(groups)))
         sent: dict[int, Future[bytes]] = {}
         views: dict[int, profiling.DatasetProfileView] = {}
         while len(views) < len(groups):
             for index in [index for index, future in sent.items() if future.done()]:
                 views[index] = profiling.DatasetProfileView.deserialize(sent.pop(index).result())
                 self.groups_in_workers += 1
-            limit = (self.workers - 1) * _IN_FLIGHT_PER_WORKER if self._ready.is_set() else 0
-            while queue and len(sent) < limit:
+            pool, limit = self._pool_once_ready(), (self.workers - 1) * _IN_FLIGHT_PER_WORKER
+            while pool is not None and queue and len(sent) < limit:
                 index = queue.popleft()
                 frame = df.iloc[:, groups[index]]  # a copy per group, made as it is sent
                 sent[index] = pool.submit(_profile_bytes, frame, stamp)
@@ -140,17 +139,32 @@ class ColumnGroupProfiler:
                 wait(sent.values(), return_when=FIRST_COMPLETED)
         return [views[index] for index in range(len(groups))]
 
-    def _start(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # forkserver, not fork: forking a multi-threaded flow runner can deadlock.
-            context = get_context("forkserver")
-            context.set_forkserver_preload([profiling.__name__])
-            self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=context)
-            threading.Thread(target=self._warm_up, name="profile-pool-start", daemon=True).start()
+    def _pool_once_ready(self) -> ProcessPoolExecutor | None:
+        """The worker pool, once the forkserver answers; it is started in the background."""
+        if self._server_ready is None:
+            self._server_ready = threading.Event()
+            start = threading.Thread(target=_start_forkserver, args=(self._server_ready,))
+            start.daemon = True
+            start.start()
+        if self._pool is None and self._server_ready.is_set():
+            self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=_forkserver())
         return self._pool
 
-    def _warm_up(self) -> None:
-        """Start every worker (the first start waits for the forkserver's imports), then say so."""
-        assert self._pool is not None
-        wait([self._pool.submit(int) for _ in range(self.workers - 1)])
-        self._ready.set()
+
+def _forkserver() -> ForkServerContext:
+    """forkserver, not fork: forking a multi-threaded flow runner can deadlock."""
+    context = get_context("forkserver")
+    context.set_forkserver_preload([profiling.__name__])
+    return context
+
+
+def _start_forkserver(ready: threading.Event) -> None:
+    """Start one idle process through the forkserver, which answers once it has imported whylogs.
+
+    A thread of its own, not the pool: a pool's first ``submit`` would hold the pool's lock, and
+    the caller with it, for as long as the forkserver takes to answer.
+    """
+    process = _forkserver().Process(target=int, daemon=True)
+    process.start()
+    process.join()
+    ready.set()
