@@ -4,6 +4,13 @@ Each mode runs in a fresh Python process, so one mode's peak memory cannot hide 
 
     .venv/bin/python benchmarks/bench_profiling.py --rows 1000000 --cols 50 --chunk-rows 100000
 
+``--versus-whylogs`` instead times, side by side in one process and on the same frames, plain
+``why.log(df)`` (whylogs' default schema), whylogs' own ``DatasetProfile`` on driftwise's schema
+and prepared frame (what ``profile_frame`` ran before its vectorised path: the same profile), and
+``profile_frame`` (see ``versus_whylogs``):
+
+    .venv/bin/python benchmarks/bench_profiling.py --versus-whylogs --workers 2
+
 The single pass profiles one frame holding every row. The chunked pass builds chunks one at a
 time, as a window read in batches would be, so its peak follows the chunk size. Data generation
 is timed separately and is included in the chunked wall time (it is interleaved there).
@@ -24,8 +31,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,8 +57,8 @@ def chunk_sizes(rows: int, chunk_rows: int) -> list[int]:
     return [min(chunk_rows, rows - start) for start in range(0, rows, chunk_rows)]
 
 
-def tree_rss_bytes(root: int) -> int:
-    """Total resident memory of ``root`` and all its descendants, read from /proc."""
+def process_tree(root: int) -> set[int]:
+    """``root`` and all its live descendants, read from /proc."""
     parents: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -65,8 +73,13 @@ def tree_rss_bytes(root: int) -> int:
         children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
         tree.update(children)
         frontier += children
+    return tree
+
+
+def tree_rss_bytes(root: int) -> int:
+    """Total resident memory of ``root`` and all its descendants, read from /proc."""
     total = 0
-    for pid in tree:
+    for pid in process_tree(root):
         try:
             pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
         except (OSError, ValueError, IndexError):
@@ -134,6 +147,102 @@ def run_mode(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+SHAPES = {
+    "200k x 10 floats": (200_000, 10, "f"),
+    "200k x 5 strings": (200_000, 5, "s"),
+    "100k x 50 mixed": (100_000, 50, "m"),
+    "1M x 100 mixed": (1_000_000, 100, "m"),
+}
+
+
+def shaped_frame(rows: int, cols: int, kind: str, seed: int) -> pd.DataFrame:
+    """Only floats, only strings (20 categories), or :func:`make_chunk`'s 80/10/10 mix."""
+    if kind == "m":
+        return make_chunk(0, rows, cols, seed)
+    rng = np.random.default_rng(seed)
+    if kind == "f":
+        return pd.DataFrame({f"f{i}": rng.normal(size=rows) for i in range(cols)})
+    return pd.DataFrame({f"s{i}": CATEGORIES[rng.integers(0, 20, rows)] for i in range(cols)})
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds of ``root`` and its live descendants, with the children each has reaped.
+
+    Profiling workers are children of the forkserver, not of this process, so ``RUSAGE_CHILDREN``
+    would miss them; /proc counts them while they live and in the forkserver once they exit.
+    """
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in process_tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        total += sum(int(value) for value in fields[11:15]) / tick  # utime stime cutime cstime
+    return total
+
+
+def _timed(run: Callable[[], object]) -> tuple[float, float]:
+    cpu, started = tree_cpu_seconds(os.getpid()), time.perf_counter()
+    run()
+    return time.perf_counter() - started, tree_cpu_seconds(os.getpid()) - cpu
+
+
+def _warm_profiler(workers: int, df: pd.DataFrame) -> Any:
+    """A profiler whose worker processes have answered once (their first start is not timed)."""
+    from monitoring_lib.metrics.profiling.workers import ColumnGroupProfiler
+
+    profiler = ColumnGroupProfiler(workers, start_after_cells=0, min_shared_cells=0)
+    small = df.iloc[:100]
+    deadline = time.monotonic() + 120
+    while profiler.groups_in_workers == 0 and time.monotonic() < deadline:
+        profiler.profile(small)
+    return profiler
+
+
+def versus_whylogs(args: argparse.Namespace) -> None:
+    """Plain whylogs and driftwise's profile_frame on the same frames, wall and CPU seconds."""
+    import whylogs as why  # called only after monitoring_lib.metrics.profiling set its alias
+    from whylogs.core import DatasetProfile
+
+    from monitoring_lib.metrics import profiling
+    from monitoring_lib.metrics.profiling import single
+    from monitoring_lib.metrics.profiling.workers import GROUPS_PER_PROCESS, column_groups
+
+    def whylogs_driftwise_schema(df: pd.DataFrame) -> None:
+        profile = DatasetProfile(schema=single._uniform_schema())
+        profile.track(pandas=single._whylogs_ready(df))
+
+    print(f"{'frame':<18}{'mode':<34}{'wall s':>8}{'cpu s':>8}  why.log/this: wall  cpu")
+    for label in args.shapes:
+        df = shaped_frame(*SHAPES[label], seed=args.seed)
+        modes: dict[str, Callable[[], object]] = {
+            "why.log(df), whylogs as shipped": lambda df=df: why.log(df),
+            "whylogs, driftwise schema": lambda df=df: whylogs_driftwise_schema(df),
+            "profile_frame, 1 process": lambda df=df: profiling.profile_frame(df),
+        }
+        if args.workers > 1:
+            with _warm_profiler(args.workers, df) as profiler:
+                mode = f"profile_frame, {args.workers} processes (warm)"
+                modes[mode] = lambda df=df, p=profiler: p.profile(df)
+                before = profiler.groups_in_workers
+                _report(label, modes)
+                shared = profiler.groups_in_workers - before
+                groups = len(column_groups(df, GROUPS_PER_PROCESS * args.workers))
+                print(f"{'':<18}({shared} of {groups} column groups done by workers)")
+        else:
+            _report(label, modes)
+
+
+def _report(label: str, modes: dict[str, Callable[[], object]]) -> None:
+    """One line per mode; the ratios compare it with the first mode (plain why.log)."""
+    base: tuple[float, float] | None = None
+    for mode, run in modes.items():
+        wall, cpu = _timed(run)
+        base = base or (wall, cpu)
+        ratios = f"{base[0] / wall:>20.2f}{base[1] / cpu:>5.2f}"
+        print(f"{label:<18}{mode:<34}{wall:>8.2f}{cpu:>8.2f}{ratios}", flush=True)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -142,11 +251,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="processes for the chunked pass")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mode", choices=["single", "chunked"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--versus-whylogs", action="store_true", help="time plain whylogs next to profile_frame"
+    )
+    parser.add_argument(
+        "--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES)[:3],
+        help="frames for --versus-whylogs",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
 def main() -> None:
     args = parse_args()
+    if args.versus_whylogs:
+        versus_whylogs(args)
+        return
     if args.mode:
         print(json.dumps(run_mode(args)))
         return

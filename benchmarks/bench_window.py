@@ -271,7 +271,7 @@ def _monitor_stage(args: argparse.Namespace) -> Callable[[], str]:
 
     def run() -> str:
         evaluation = evaluate_window_streamed(
-            spec, window, artifacts=Path(args.workdir) / "artifacts"
+            spec, window, artifacts=Path(args.workdir) / "artifacts", profile_workers=args.workers
         )
         stages = ", ".join(f"{k} {v:.1f}" for k, v in evaluation.timings.items())
         return f"{_drifted(evaluation.records)} columns drifted; seconds per stage: {stages}"

@@ -16,6 +16,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 
+def _default_profile_workers() -> int:
+    """Cores this process may use (its CPU affinity where the OS has one), at most four."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, 4))
+
+
 class DriftwiseSettings(BaseSettings):
     """Where driftwise keeps its data and how it reaches outside services."""
 
@@ -57,6 +63,16 @@ class DriftwiseSettings(BaseSettings):
         description="Slack Web API base URL (tests point it at a local server).",
     )
     log_json: bool = Field(default=False, description="Emit JSON log lines instead of plain text.")
+    profile_workers: int = Field(
+        default_factory=_default_profile_workers,
+        ge=1,
+        le=64,
+        description=(
+            "Processes (this one included) that profile a large window's columns with whylogs. "
+            "Default: the cores available, at most 4. Workers start only once a run has "
+            "profiled ~20M cells (their first start costs ~5 s); 1: never."
+        ),
+    )
 
     pushgateway_url: SecretStr | None = Field(
         default=None,

@@ -58,8 +58,9 @@ def evaluate_window_task(
     write_report: bool,
 ) -> WindowEvaluation:
     evaluation = evaluate_window(
-        spec, data, reference, artifacts=artifacts, write_report=write_report
-    )
+        spec, data, reference, artifacts=artifacts, write_report=write_report,
+        profile_workers=DriftwiseSettings().profile_workers,
+    )  # fmt: skip
     get_run_logger().info("stage timings (s): %s", evaluation.timings)
     return evaluation
 
@@ -81,8 +82,9 @@ def evaluate_window_streamed_task(
 ) -> WindowEvaluation:
     """The same stages on a window read in chunks and column groups instead of loaded whole."""
     evaluation = evaluate_window_streamed(
-        spec, window, artifacts=artifacts, as_of=as_of, write_report=write_report
-    )
+        spec, window, artifacts=artifacts, as_of=as_of, write_report=write_report,
+        profile_workers=DriftwiseSettings().profile_workers,
+    )  # fmt: skip
     get_run_logger().info("stage timings (s): %s", evaluation.timings)
     return evaluation
 

@@ -22,9 +22,9 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from monitoring_lib.metrics.profile_summary import frequent_items_of
 from monitoring_lib.metrics.profiling import ColumnProfileView, DatasetProfileView, MetricConstraint
 from monitoring_lib.metrics.profiling import factories as constraint_factories
+from monitoring_lib.metrics.profiling.summary import frequent_items_of
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus
 
 LISTED_LIMIT = 20

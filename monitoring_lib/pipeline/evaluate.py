@@ -33,8 +33,12 @@ def evaluate_window(
     *,
     artifacts: Path,
     write_report: bool = True,
+    profile_workers: int = 1,
 ) -> WindowEvaluation:
-    """Profile, check, measure drift and quality of one window against the reference."""
+    """Profile, check, measure drift and quality of one window against the reference.
+
+    ``profile_workers`` processes may profile a large window (``DriftwiseSettings``).
+    """
     clock = Stopwatch()
     columns = spec.columns
     folder = model_folder(artifacts, spec.name)
@@ -44,10 +48,10 @@ def evaluate_window(
     ref_view, ref_path = clock.run(
         "reference_profile",
         lambda: profiling.cached_reference_view(
-            reference, folder / "reference", content_hash=digest
+            reference, folder / "reference", content_hash=digest, workers=profile_workers
         ),
     )
-    view = clock.run("profile", lambda: profiling.profile_frame(frame))
+    view = clock.run("profile", lambda: profiling.profile_frame(frame, workers=profile_workers))
     gathered = Gathered(
         rows=len(frame),
         reference=ReferenceProfileInfo(digest, ref_path, len(reference)),

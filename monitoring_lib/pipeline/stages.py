@@ -20,8 +20,9 @@ from typing import TypeVar
 import pandas as pd
 
 from monitoring_lib.io.loading import prediction_columns
-from monitoring_lib.metrics import data_quality, profile_summary, reports, schema
+from monitoring_lib.metrics import data_quality, reports, schema
 from monitoring_lib.metrics.profiling import DatasetProfileView
+from monitoring_lib.metrics.profiling import summary as profile_summary
 from monitoring_lib.metrics.quality import compute as quality
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec.base import Task

@@ -206,11 +206,11 @@ def _groups(spec: MonitorSpec, names: Sequence[str]) -> list[list[str]]:
 
 
 def _profile_window(
-    spec: MonitorSpec, read: ColumnReader, wanted: list[str]
+    spec: MonitorSpec, read: ColumnReader, wanted: list[str], workers: int
 ) -> tuple[profiling.DatasetProfileView, GroupedRead]:
     seed, size = spec.drift.seed + 1, spec.drift.report_sample_size
     passes = GroupedRead(read, _groups(spec, wanted), size, seed, quality_columns(spec))
-    return profiling.profile_chunks(passes.chunks()), passes
+    return profiling.profile_chunks(passes.chunks(), workers=workers), passes
 
 
 def _reference_pass(
@@ -242,8 +242,12 @@ def evaluate_window_streamed(
     artifacts: Path,
     as_of: datetime | None = None,
     write_report: bool = True,
+    profile_workers: int = 1,
 ) -> WindowEvaluation:
-    """Profile, check, measure drift and quality of a window read in chunks and column groups."""
+    """Profile, check, measure drift and quality of a window read in chunks and column groups.
+
+    ``profile_workers`` processes may profile the window's columns (``DriftwiseSettings``).
+    """
     clock = Stopwatch()
     columns = spec.columns
     folder = model_folder(artifacts, spec.name)
@@ -259,11 +263,14 @@ def evaluate_window_streamed(
             lambda: (c for g in _groups(spec, ref_wanted) for c in ref_read(g)),
             folder / "reference",
             content_hash=digest,
+            workers=profile_workers,
         ),
     )
     labels = clock.run("labels", lambda: _window_labels(spec, window, as_of))
     read = _reader(spec, window, labels)
-    view, passes = clock.run("profile", lambda: _profile_window(spec, read, expected_columns(spec)))
+    view, passes = clock.run(
+        "profile", lambda: _profile_window(spec, read, expected_columns(spec), profile_workers)
+    )
     rows, sample = passes.row_count, passes.sample()
     gathered = Gathered(
         rows=rows,

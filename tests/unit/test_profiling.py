@@ -10,19 +10,19 @@ import pandas as pd
 import pytest
 import whylogs_sketching
 
-from monitoring_lib.metrics.profile_summary import summary_records
 from monitoring_lib.metrics.profiling import (
     DatasetProfileView,
     cached_reference_view,
     content_hash_of_chunks,
     content_hash_of_frame,
-    iter_frame_chunks,
     merge_views,
     profile_chunks,
     profile_frame,
     read_view,
     write_view,
 )
+from monitoring_lib.metrics.profiling.profiles import iter_frame_chunks
+from monitoring_lib.metrics.profiling.summary import summary_records
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 
 KLL_K = 1024

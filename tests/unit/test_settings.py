@@ -43,3 +43,17 @@ def test_safe_url_masks_the_password() -> None:
     shown = safe_url(SECRETS["DRIFTWISE_DATABASE_URL"])
     assert "pg-s3cret" not in shown
     assert shown == "postgresql+psycopg2://svc:***@db.internal:5432/metrics"
+
+
+def test_profile_workers_follow_the_cores_this_process_may_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5, 6, 7})
+    assert DriftwiseSettings().profile_workers == 4
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+    assert DriftwiseSettings().profile_workers == 1
+    monkeypatch.setenv("DRIFTWISE_PROFILE_WORKERS", "3")
+    assert DriftwiseSettings().profile_workers == 3
+    monkeypatch.setenv("DRIFTWISE_PROFILE_WORKERS", "0")
+    with pytest.raises(ValueError, match="profile_workers"):
+        DriftwiseSettings()

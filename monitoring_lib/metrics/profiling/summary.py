@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from monitoring_lib.metrics.profiling import (
+from monitoring_lib.metrics.profiling.whylogs_api import (
     ColumnProfileView,
     DatasetProfileView,
     FrequentItem,
