@@ -62,17 +62,19 @@ def test_serve_creates_scheduled_deployments_per_spec(tmp_path: Path) -> None:
     )
     try:
         deployments = {
-            d.name: d for d in _wait_for(8, process) if d.name in ("credit-default", "fraud-score")
+            d.name: d
+            for d in _wait_for(8, process)
+            if d.name in ("credit-default-monitor", "fraud-score-monitor")
         }
     finally:
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=60)[0].decode(errors="replace")
-    assert set(deployments) == {"credit-default", "fraud-score"}, output
+    assert set(deployments) == {"credit-default-monitor", "fraud-score-monitor"}, output
     monitors = [
         d for d in asyncio.run(_deployments()) if d.schedules and "driftwise" in (d.tags or [])
     ]
     by_name = {d.name: d for d in monitors}
-    credit = by_name["credit-default"]
+    credit = by_name["credit-default-monitor"]
     [schedule] = credit.schedules
     assert schedule.schedule.cron == "30 0 * * *"
     assert schedule.schedule.timezone == "Europe/Berlin"
@@ -82,7 +84,9 @@ def test_serve_creates_scheduled_deployments_per_spec(tmp_path: Path) -> None:
     properties = credit.parameter_openapi_schema["definitions"]["MonitorParams"]["properties"]
     assert properties["window_date"]["description"].startswith("Local start date")
     on_demand = [
-        d for d in asyncio.run(_deployments()) if not d.schedules and d.name == "credit-default"
+        d
+        for d in asyncio.run(_deployments())
+        if not d.schedules and d.name.startswith("credit-default-")
     ]
     assert len(on_demand) == 3  # backfill, retrain, rollback: started by hand from the UI
     assert all(d.parameters == credit.parameters for d in on_demand)
@@ -101,9 +105,8 @@ def test_prefect_yaml_matches_the_spec_it_deploys() -> None:
     for deployment in config["deployments"]:
         module, _, name = deployment["entrypoint"].partition(":")
         flow = getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), name)
-        assert deployment["name"] == "credit-default"
         spec = load_spec(root / deployment["parameters"]["params"]["spec_path"])
-        assert spec.name == deployment["name"]
+        assert deployment["name"] == f"{spec.name}-{flow.name.removesuffix('-model')}"
         assert flow.name in {"monitor-model", "backfill-model", "retrain-model", "rollback-model"}
         for schedule in deployment.get("schedules", []):
             assert schedule["cron"] == spec.window.cron
