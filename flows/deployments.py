@@ -15,7 +15,7 @@ from flows.monitor import monitor_model
 from flows.retrain import retrain_model
 from flows.rollback import rollback_model
 from monitoring_lib.durations import format_duration
-from monitoring_lib.spec import MonitorSpec, load_spec, spec_files
+from monitoring_lib.spec import MonitorSpec
 
 
 def deployment_name(spec: MonitorSpec, role: str) -> str:
@@ -57,11 +57,3 @@ def spec_deployments(spec_path: Path, spec: MonitorSpec) -> list[RunnerDeploymen
             tags=tags,
         ),
     ]
-
-
-def build_deployments(target: Path) -> list[RunnerDeployment]:
-    """Every deployment for the spec file, or for each spec in the folder."""
-    deployments = []
-    for path in spec_files(target):
-        deployments += spec_deployments(path, load_spec(path))
-    return deployments
