@@ -242,10 +242,14 @@ def serve(
     offline: Annotated[
         bool, typer.Option(help="Check the specs only, not that their sources exist.")
     ] = False,
+    stop_timeout: Annotated[
+        float,
+        typer.Option(min=1, help="Seconds a stop may take (cancel runs, pause schedules)."),
+    ] = 10.0,
 ) -> None:
     """Serve a scheduled monitor deployment, and backfill, retrain and rollback deployments, per
-    spec until stopped. Every spec is checked first, as `validate` does: one problem and nothing
-    is served."""
+    spec until Ctrl-C or SIGTERM. Every spec is checked first, as `validate` does: one problem
+    and nothing is served."""
     from monitoring_lib.spec import spec_files
 
     files = spec_files(target)
@@ -256,11 +260,22 @@ def serve(
         _print_problems(problems)
         raise _fail(f"nothing served: {len(problems)} problem(s) in the specs above")
     prepare_prefect()
-    from prefect import serve as prefect_serve
-
     from flows.deployments import spec_deployments
+    from flows.serving import serve_deployments
 
-    prefect_serve(*[d for path, spec in specs for d in spec_deployments(path, spec)])
+    deployments = [d for path, spec in specs for d in spec_deployments(path, spec)]
+
+    def ready() -> None:
+        console.print(f"serving {len(deployments)} deployments (stop with Ctrl-C or SIGTERM):")
+        for deployment in deployments:
+            console.print(f"  {deployment.flow_name}/{deployment.name}", highlight=False)
+
+    unfinished = serve_deployments(deployments, on_ready=ready, stop_timeout=stop_timeout)
+    if unfinished:
+        raise _fail(
+            f"stopped, but not cleanly ({unfinished}; is the Prefect API reachable?):"
+            " some schedules may still be active, some runs may still show as running"
+        )
 
 
 def _servable_specs(
