@@ -117,7 +117,7 @@ async def _stop(
         return None if error is None else f"{type(error).__name__}: {error}"
     graceful.cancel()
     serving.cancel()
-    await asyncio.wait({graceful, serving}, timeout=2)
+    await asyncio.wait({graceful, serving}, timeout=1)  # a moment to unwind, no more
     if requests.leave.is_set():
         return "a second signal cut it short"
     return f"it took longer than {timeout:g} s"
