@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from driftwise.cli_alerts import alerts_app
 from driftwise.cli_metrics import metrics_app
 from driftwise.cli_policy import policy_app
 from driftwise.prefect_env import prepare_prefect
+
+if TYPE_CHECKING:
+    from monitoring_lib.spec import MonitorSpec
 
 app = typer.Typer(
     name="driftwise",
@@ -118,29 +121,40 @@ def validate(
 
     Reads only file headers and query schemas: nothing is computed or stored.
     """
-    from monitoring_lib.io.loading import check_sources
-    from monitoring_lib.spec.monitor import SpecError, load_spec, spec_files
+    from monitoring_lib.spec import spec_files
 
-    failed = 0
     files = [f for target in specs for f in spec_files(target)]
     if not files:
         raise _fail(f"no spec files found in {', '.join(map(str, specs))}")
+    failed = 0
     for path in files:
-        try:
-            spec = load_spec(path)
-            problems = [] if offline else [f"{path}: {p}" for p in check_sources(spec)]
-        except SpecError as error:
-            problems = error.problems
-        if problems:
+        spec, problems = _spec_problems(path, offline)
+        if problems or spec is None:
             failed += 1
-            for problem in problems:
-                errors.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
+            _print_problems(problems)
         else:
             console.print(
                 f"[green]✓[/] {path}: {spec.name} ({spec.task}) is valid", highlight=False
             )
     if failed:
         raise typer.Exit(1)
+
+
+def _spec_problems(path: Path, offline: bool) -> tuple[MonitorSpec | None, list[str]]:
+    """What `validate` reports for one spec file; `serve` refuses to start on the same."""
+    from monitoring_lib.io.loading import check_sources
+    from monitoring_lib.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(path)
+    except SpecError as error:
+        return None, error.problems
+    return spec, [] if offline else [f"{path}: {p}" for p in check_sources(spec)]
+
+
+def _print_problems(problems: list[str]) -> None:
+    for problem in problems:
+        errors.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
 
 
 SpecPath = Annotated[Path, typer.Argument(help="Monitor spec file (YAML).", show_default=False)]
@@ -225,17 +239,63 @@ def serve(
     target: Annotated[Path, typer.Argument(help="A spec file or a folder of specs.")] = Path(
         "deployments/specs"
     ),
+    offline: Annotated[
+        bool, typer.Option(help="Check the specs only, not that their sources exist.")
+    ] = False,
+    stop_timeout: Annotated[
+        float,
+        typer.Option(min=1, help="Seconds a stop may take (cancel runs, pause schedules)."),
+    ] = 10.0,
 ) -> None:
-    """Serve a scheduled monitor deployment and a backfill deployment per spec, until stopped."""
-    prepare_prefect()
-    from prefect import serve as prefect_serve
+    """Serve a scheduled monitor deployment, and backfill, retrain and rollback deployments, per
+    spec until Ctrl-C or SIGTERM. Every spec is checked first, as `validate` does: one problem
+    and nothing is served."""
+    from monitoring_lib.spec import spec_files
 
-    from flows.deployments import build_deployments
-
-    deployments = build_deployments(target)
-    if not deployments:
+    files = spec_files(target)
+    if not files:
         raise _fail(f"no monitor specs in {target}")
-    prefect_serve(*deployments)
+    specs, problems = _servable_specs(files, offline)
+    if problems:
+        _print_problems(problems)
+        raise _fail(f"nothing served: {len(problems)} problem(s) in the specs above")
+    prepare_prefect()
+    from flows.deployments import spec_deployments
+    from flows.serving import serve_deployments
+
+    deployments = [d for path, spec in specs for d in spec_deployments(path, spec)]
+
+    def ready() -> None:
+        console.print(f"serving {len(deployments)} deployments (stop with Ctrl-C or SIGTERM):")
+        for deployment in deployments:
+            console.print(f"  {deployment.flow_name}/{deployment.name}", highlight=False)
+
+    unfinished = serve_deployments(deployments, on_ready=ready, stop_timeout=stop_timeout)
+    if unfinished:
+        raise _fail(
+            f"stopped, but not cleanly ({unfinished}; is the Prefect API reachable?):"
+            " some schedules may still be active, some runs may still show as running"
+        )
+
+
+def _servable_specs(
+    files: list[Path], offline: bool
+) -> tuple[list[tuple[Path, MonitorSpec]], list[str]]:
+    """The specs, and every problem: each spec's as `validate` finds them, and model names
+    that two specs share (their deployments would overwrite each other)."""
+    specs: list[tuple[Path, MonitorSpec]] = []
+    problems: list[str] = []
+    seen: dict[str, Path] = {}
+    for path in files:
+        spec, found = _spec_problems(path, offline)
+        problems += found
+        if spec is None:
+            continue
+        if spec.name in seen:
+            problems.append(f"{path}: model name {spec.name!r} is also used by {seen[spec.name]}")
+        seen.setdefault(spec.name, path)
+        specs.append((path, spec))
+    return specs, problems
 
 
 @labels_app.command("refresh")

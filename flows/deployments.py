@@ -1,6 +1,7 @@
 """Per monitor spec: the scheduled monitor deployment (cron and time zone from the spec), and
 backfill, retrain and rollback deployments that the UI starts by hand (retraining can then run on
-other infrastructure through a work pool)."""
+other infrastructure through a work pool). Each is named `<model>-<what it does>`, so the UI's
+deployment list (which puts the deployment's name first) tells the four apart."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ from flows.monitor import monitor_model
 from flows.retrain import retrain_model
 from flows.rollback import rollback_model
 from monitoring_lib.durations import format_duration
-from monitoring_lib.spec.monitor import MonitorSpec, load_spec, spec_files
+from monitoring_lib.spec import MonitorSpec
+
+
+def deployment_name(spec: MonitorSpec, role: str) -> str:
+    """e.g. `credit-default-monitor`; the UI shows it as `monitor-model/credit-default-monitor`."""
+    return f"{spec.name}-{role}"
 
 
 def spec_deployments(spec_path: Path, spec: MonitorSpec) -> list[RunnerDeployment]:
@@ -23,7 +29,7 @@ def spec_deployments(spec_path: Path, spec: MonitorSpec) -> list[RunnerDeploymen
     tags = ["driftwise", spec.name]
     return [
         monitor_model.to_deployment(
-            name=spec.name,
+            name=deployment_name(spec, "monitor"),
             schedules=[Cron(spec.window.cron, timezone=spec.window.timezone)],
             parameters={"params": {"spec_path": path}},
             description=(
@@ -33,29 +39,21 @@ def spec_deployments(spec_path: Path, spec: MonitorSpec) -> list[RunnerDeploymen
             tags=tags,
         ),
         backfill_model.to_deployment(
-            name=spec.name,
+            name=deployment_name(spec, "backfill"),
             parameters={"params": {"spec_path": path}},
             description=f"Backfill {spec.name} over a date range (give start and end).",
             tags=tags,
         ),
         retrain_model.to_deployment(
-            name=spec.name,
+            name=deployment_name(spec, "retrain"),
             parameters={"params": {"spec_path": path}},
             description=f"Retrain {spec.name}: challenger vs champion behind the gate.",
             tags=tags,
         ),
         rollback_model.to_deployment(
-            name=spec.name,
+            name=deployment_name(spec, "rollback"),
             parameters={"params": {"spec_path": path}},
             description=f"Roll {spec.name} back to its last good version.",
             tags=tags,
         ),
     ]
-
-
-def build_deployments(target: Path) -> list[RunnerDeployment]:
-    """Every deployment for the spec file, or for each spec in the folder."""
-    deployments = []
-    for path in spec_files(target):
-        deployments += spec_deployments(path, load_spec(path))
-    return deployments
