@@ -27,6 +27,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
+from monitoring_lib.store.text import bytes_text, fit_length, store_text
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -36,14 +38,25 @@ NAMING = {
 
 
 def json_safe(value: Any) -> Any:
-    """JSON that PostgreSQL accepts: non-finite floats (which JSONB rejects) become strings."""
+    """JSON that PostgreSQL accepts: non-finite floats (which JSONB rejects) become strings, and
+    text (keys included) and raw bytes are made storable (``store.text``)."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, str):
+        return store_text(value)
+    if isinstance(value, bytes | bytearray):
+        return bytes_text(bytes(value))
     if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {json_key(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
     return value
+
+
+def json_key(key: object) -> str:
+    if isinstance(key, bytes | bytearray):
+        return bytes_text(bytes(key))
+    return store_text(str(key))
 
 
 class SafeJson(TypeDecorator[Any]):
@@ -59,7 +72,34 @@ class SafeJson(TypeDecorator[Any]):
         return json_safe(value)
 
 
+class SafeString(TypeDecorator[str]):
+    """VARCHAR(n) that takes any text: refused code points escaped, over-long values cut with a
+    marker (``store.text``). Lookups bind through it too, so they find what was written."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return fit_length(store_text(value), getattr(self.impl_instance, "length", None))
+
+
+class SafeText(TypeDecorator[str]):
+    """TEXT that takes any text: refused code points escaped (``store.text``)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else store_text(value)
+
+
 JsonType = SafeJson()
+
+METRIC_NAME_LENGTH = 100
+KEY_TEXT_LENGTH = 300
+"""Longest column or segment name a metric key keeps whole (longer ones are cut, marked)."""
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -94,8 +134,8 @@ class Base(DeclarativeBase):
 class Model(Base):
     __tablename__ = "models"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    task: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(SafeString(200), unique=True)
+    task: Mapped[str] = mapped_column(SafeString(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -108,15 +148,15 @@ class Run(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
     window_start: Mapped[datetime]
     window_end: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(20))
-    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(SafeString(20))
+    flow_run_id: Mapped[str | None] = mapped_column(SafeString(64))
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    code_version: Mapped[str] = mapped_column(String(64))
+    code_version: Mapped[str] = mapped_column(SafeString(64))
     row_count: Mapped[int | None]
-    error: Mapped[str | None] = mapped_column(Text)
-    report_uri: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(SafeText)
+    report_uri: Mapped[str | None] = mapped_column(SafeText)
     report_rows: Mapped[int | None]
     """Rows of the window sampled into the HTML report (bounded for large windows)."""
 
@@ -130,13 +170,13 @@ class MetricRow(Base):
         ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
     )
     window_start: Mapped[datetime] = mapped_column(primary_key=True)
-    metric: Mapped[str] = mapped_column(String(100), primary_key=True)
-    column_name: Mapped[str] = mapped_column(String(300), primary_key=True)
-    segment: Mapped[str] = mapped_column(String(300), primary_key=True)
+    metric: Mapped[str] = mapped_column(SafeString(METRIC_NAME_LENGTH), primary_key=True)
+    column_name: Mapped[str] = mapped_column(SafeString(KEY_TEXT_LENGTH), primary_key=True)
+    segment: Mapped[str] = mapped_column(SafeString(KEY_TEXT_LENGTH), primary_key=True)
     window_end: Mapped[datetime]
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     value: Mapped[float | None] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(SafeString(20))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
@@ -148,9 +188,9 @@ class Profile(Base):
         ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
     )
     window_start: Mapped[datetime] = mapped_column(primary_key=True)
-    segment: Mapped[str] = mapped_column(String(300), primary_key=True)
+    segment: Mapped[str] = mapped_column(SafeString(300), primary_key=True)
     window_end: Mapped[datetime]
-    uri: Mapped[str] = mapped_column(Text)
+    uri: Mapped[str] = mapped_column(SafeText)
     row_count: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -162,8 +202,8 @@ class ReferenceProfile(Base):
     model_id: Mapped[int] = mapped_column(
         ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
     )
-    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    uri: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(SafeString(64), primary_key=True)
+    uri: Mapped[str] = mapped_column(SafeText)
     row_count: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -176,15 +216,15 @@ class Alert(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
     window_start: Mapped[datetime | None]
-    rule: Mapped[str] = mapped_column(String(200))
-    severity: Mapped[str] = mapped_column(String(20))
-    kind: Mapped[str] = mapped_column(String(20))
-    channel: Mapped[str] = mapped_column(String(200))
-    dedup_key: Mapped[str] = mapped_column(String(500))
+    rule: Mapped[str] = mapped_column(SafeString(200))
+    severity: Mapped[str] = mapped_column(SafeString(20))
+    kind: Mapped[str] = mapped_column(SafeString(20))
+    channel: Mapped[str] = mapped_column(SafeString(200))
+    dedup_key: Mapped[str] = mapped_column(SafeString(500))
     content: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(SafeString(20), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(SafeText)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
 
@@ -197,13 +237,13 @@ class Action(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
     window_start: Mapped[datetime | None]
-    kind: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(SafeString(20))
+    status: Mapped[str] = mapped_column(SafeString(20))
     reasons: Mapped[list[Any]] = mapped_column(default=list)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    outcome: Mapped[str | None] = mapped_column(Text)
-    decided_by: Mapped[str | None] = mapped_column(String(200))
-    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(SafeText)
+    decided_by: Mapped[str | None] = mapped_column(SafeString(200))
+    flow_run_id: Mapped[str | None] = mapped_column(SafeString(64))
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 
@@ -216,7 +256,7 @@ class ModelVersion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
     version: Mapped[int]
-    uri: Mapped[str] = mapped_column(Text)
+    uri: Mapped[str] = mapped_column(SafeText)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
     is_good: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -230,7 +270,7 @@ class ModelAlias(Base):
     model_id: Mapped[int] = mapped_column(
         ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
     )
-    alias: Mapped[str] = mapped_column(String(50), primary_key=True)
+    alias: Mapped[str] = mapped_column(SafeString(50), primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -244,10 +284,10 @@ class PolicyEvaluation(Base):
         ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
     )
     window_start: Mapped[datetime] = mapped_column(primary_key=True)
-    rule: Mapped[str] = mapped_column(String(200), primary_key=True)
-    metric: Mapped[str] = mapped_column(String(100))
-    column_name: Mapped[str] = mapped_column(String(300))
-    segment: Mapped[str] = mapped_column(String(300))
+    rule: Mapped[str] = mapped_column(SafeString(200), primary_key=True)
+    metric: Mapped[str] = mapped_column(SafeString(100))
+    column_name: Mapped[str] = mapped_column(SafeString(300))
+    segment: Mapped[str] = mapped_column(SafeString(300))
     value: Mapped[float | None] = mapped_column(Float)
     threshold: Mapped[float | None] = mapped_column(Float)
     breached: Mapped[bool] = mapped_column(Boolean)
@@ -255,8 +295,8 @@ class PolicyEvaluation(Base):
     cleared: Mapped[bool] = mapped_column(Boolean)
     in_cooldown: Mapped[bool] = mapped_column(Boolean)
     firing_since: Mapped[datetime | None]
-    decision: Mapped[str] = mapped_column(String(20))
-    severity: Mapped[str | None] = mapped_column(String(20))
-    action: Mapped[str] = mapped_column(String(20))
+    decision: Mapped[str] = mapped_column(SafeString(20))
+    severity: Mapped[str | None] = mapped_column(SafeString(20))
+    action: Mapped[str] = mapped_column(SafeString(20))
     reasons: Mapped[list[Any]] = mapped_column(default=list)
     evaluated_at: Mapped[datetime] = mapped_column(default=utcnow)

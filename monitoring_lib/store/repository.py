@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.store.models import (
+    KEY_TEXT_LENGTH,
+    METRIC_NAME_LENGTH,
     Alert,
     MetricRow,
     Model,
@@ -23,11 +25,16 @@ from monitoring_lib.store.models import (
     Run,
     utcnow,
 )
+from monitoring_lib.store.text import fit_length, store_text
 from monitoring_lib.windows import Window
 
 
 class DuplicateMetricError(ValueError):
     """Two records of one window share a (metric, column, segment) key."""
+
+
+class InvalidMetricKeyError(ValueError):
+    """A record's metric, column or segment is missing (None): the store's key has no NULLs."""
 
 
 @dataclass(frozen=True)
@@ -132,12 +139,36 @@ def _lock_run_row(session: Session, model: int, window: Window, run: RunInfo) ->
     return session.execute(query).scalar_one()
 
 
-def _check_unique(records: Sequence[MetricRecord]) -> None:
-    seen: set[tuple[str, str, str]] = set()
+def _stored_key(record: MetricRecord) -> tuple[str, str, str]:
+    """The record's key as the store will hold it, or a clear error for a missing part."""
+    parts = {"metric": record.metric, "column": record.column, "segment": record.segment}
+    missing = [name for name, part in parts.items() if not isinstance(part, str)]
+    if missing or not record.metric:
+        what = ", ".join(f"{name}={parts[name]!r}" for name in missing or ["metric"])
+        raise InvalidMetricKeyError(
+            f"metric record {record.key!r} has no {what}: metric, column and segment must be "
+            "text ('' at dataset level), never None"
+        )
+    return (
+        fit_length(store_text(record.metric), _KEY_LENGTHS[0]),
+        fit_length(store_text(record.column), _KEY_LENGTHS[1]),
+        fit_length(store_text(record.segment), _KEY_LENGTHS[2]),
+    )
+
+
+_KEY_LENGTHS = (METRIC_NAME_LENGTH, KEY_TEXT_LENGTH, KEY_TEXT_LENGTH)
+
+
+def _check_keys(records: Sequence[MetricRecord]) -> None:
+    """Refuse a batch with a missing key part or a key twice (as stored: text made storable)."""
+    seen: dict[tuple[str, str, str], MetricRecord] = {}
     for record in records:
-        if record.key in seen:
-            raise DuplicateMetricError(f"metric {record.key} appears twice in one window")
-        seen.add(record.key)
+        key = _stored_key(record)
+        if key in seen:
+            first = seen[key].key
+            same = "" if first == record.key else f" (stored alike as {key!r} beside {first!r})"
+            raise DuplicateMetricError(f"metric {record.key} appears twice in one window{same}")
+        seen[key] = record
 
 
 def _rows(
@@ -170,7 +201,7 @@ def replace_window(
     alerts: Sequence[AlertDraft] = (),
 ) -> int:
     """Replace everything stored for one window; returns the run id. Commit is the caller's."""
-    _check_unique(records)
+    _check_keys(records)
     run_id = _lock_run_row(session, model, window, run)
     session.execute(
         delete(MetricRow).where(MetricRow.model_id == model, MetricRow.window_start == window.start)
@@ -205,7 +236,7 @@ def replace_metric_families(
     records: Sequence[MetricRecord],
 ) -> int:
     """Replace only the metric families ``prefixes`` (e.g. quality, when late labels arrive)."""
-    _check_unique(records)
+    _check_keys(records)
     foreign = [r.metric for r in records if not r.metric.startswith(tuple(prefixes))]
     if foreign:
         raise ValueError(
