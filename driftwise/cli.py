@@ -13,6 +13,7 @@ from rich.console import Console
 from driftwise import __version__
 from driftwise.cli_alerts import alerts_app
 from driftwise.cli_metrics import metrics_app
+from driftwise.cli_models import models_app
 from driftwise.cli_policy import policy_app
 from driftwise.prefect_env import prepare_prefect
 
@@ -33,6 +34,7 @@ app.add_typer(labels_app, name="labels")
 app.add_typer(policy_app, name="policy")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(metrics_app, name="metrics")
+app.add_typer(models_app, name="models")
 
 console = Console()
 errors = Console(stderr=True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 
@@ -43,6 +43,14 @@ class DriftwiseSettings(BaseSettings):
     artifact_dir: Path | None = Field(
         default=None,
         description="Folder for profiles, HTML reports and model files. Default: home/artifacts.",
+    )
+    model_trusted_types: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Types (module.Name, comma-separated) a model file written with skops may hold "
+            "besides scikit-learn's, NumPy's and SciPy's: your trainer's own transformers. A "
+            "model holding others is saved with joblib (a pickle, still checked by sha256)."
+        ),
     )
     slack_token: SecretStr | None = Field(
         default=None, description="Slack bot token (xoxb-...) for chat.postMessage."
@@ -108,6 +116,13 @@ class DriftwiseSettings(BaseSettings):
     smtp_from: str | None = Field(
         default=None, description="Sender address of alert e-mails, e.g. driftwise@example.com."
     )
+
+    @field_validator("model_trusted_types", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @cached_property
     def store_url(self) -> URL:

@@ -16,4 +16,5 @@ def store_sessions() -> sessionmaker[Session]:
 
 def model_registry(session: Session) -> StoreRegistry:
     """The built-in registry on ``session``, with model files under the artifact folder."""
-    return StoreRegistry(session, DriftwiseSettings().artifacts)
+    settings = DriftwiseSettings()
+    return StoreRegistry(session, settings.artifacts, settings.model_trusted_types)

@@ -6,22 +6,20 @@ Two implementations: ``StoreRegistry`` keeps metadata in the metric store (table
 
 Aliases: ``champion`` is the version that serves, ``challenger`` the latest candidate. A version is
 marked *good* once it has served without a critical degradation; rollback returns to the latest
-good version. Model files are pickles (joblib): load only files a registry wrote itself.
+good version. Model files are written with skops where the model allows it (joblib otherwise),
+and every file's sha256 is registered with its version and checked before loading
+(``actions.model_files``).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
-
-import joblib
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -42,6 +40,8 @@ class VersionInfo:
     tags: dict[str, Any] = field(default_factory=dict)
     is_good: bool = False
     created_at: datetime | None = None
+    sha256: str | None = None
+    """The model file's registered hash; None: registered before files were checked."""
 
 
 class ModelRegistry(Protocol):
@@ -57,7 +57,9 @@ class ModelRegistry(Protocol):
         """Store a new version (numbered 1, 2, ... per model) and return its number."""
         ...
 
-    def load(self, model_name: str, version: int) -> Any: ...
+    def load(self, model_name: str, version: int) -> Any:
+        """The version's model, once its file's sha256 matched the registered one."""
+        ...
 
     def get_alias(self, model_name: str, alias: str) -> int | None: ...
 
@@ -80,21 +82,6 @@ def finite_metrics(metrics: Mapping[str, float | None]) -> dict[str, float | Non
         str(name): float(value) if value is not None and math.isfinite(value) else None
         for name, value in metrics.items()
     }
-
-
-def write_model_file(model_object: Any, path: Path) -> Path:
-    """Pickle atomically (temp file + rename): a reader never sees half a model."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            joblib.dump(model_object, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-    return path
 
 
 def path_of(uri: str) -> Path:

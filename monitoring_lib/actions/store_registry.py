@@ -8,16 +8,21 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-import joblib
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from monitoring_lib.actions.model_files import (
+    deserialise,
+    format_of,
+    serialise,
+    sha256_of,
+    write_atomically,
+)
 from monitoring_lib.actions.registry import (
     UnknownVersionError,
     VersionInfo,
     finite_metrics,
     path_of,
-    write_model_file,
 )
 from monitoring_lib.io.artifacts import model_folder
 from monitoring_lib.store.models import ModelAlias, ModelVersion, utcnow
@@ -32,9 +37,13 @@ class StoreRegistry:
     (``repository.ensure_model``).
     """
 
-    def __init__(self, session: Session, artifacts: Path) -> None:
+    def __init__(
+        self, session: Session, artifacts: Path, trusted_types: Collection[str] = ()
+    ) -> None:
         self.session = session
         self.artifacts = artifacts
+        self.trusted_types = tuple(trusted_types)
+        """Types skops may rebuild besides its own list (``DRIFTWISE_MODEL_TRUSTED_TYPES``)."""
 
     def _model_id(self, model_name: str, *, lock: bool = False) -> int:
         # Locking the model's row numbers concurrent registrations one after the other.
@@ -61,10 +70,11 @@ class StoreRegistry:
             select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model_id)
         ).scalar_one()
         version = (latest or 0) + 1
+        saved = serialise(model_object, self.trusted_types)
         # A unique suffix: a rolled-back registration never overwrites a committed version's file.
-        name = f"v{version}-{uuid.uuid4().hex[:8]}.joblib"
-        path = write_model_file(
-            model_object, model_folder(self.artifacts, model_name) / "models" / name
+        name = f"v{version}-{uuid.uuid4().hex[:8]}.{saved.format}"
+        path = write_atomically(
+            saved.data, model_folder(self.artifacts, model_name) / "models" / name
         )
         self.session.add(
             ModelVersion(
@@ -75,13 +85,38 @@ class StoreRegistry:
                 tags=dict(tags),
                 is_good=False,
                 created_at=utcnow(),
+                content_sha256=saved.sha256,
             )
         )
         self.session.flush()
         return version
 
     def load(self, model_name: str, version: int) -> Any:
-        return joblib.load(path_of(self._row(model_name, version).uri))
+        row = self._row(model_name, version)
+        path = path_of(row.uri)
+        what = f"model {model_name!r} version {version} ({path})"
+        if row.content_sha256 is None:
+            what += (
+                ", registered before driftwise checked model files: if the file is the one you"
+                f" registered, run `driftwise models trust {model_name!r} {version}`"
+            )
+        return deserialise(
+            path.read_bytes(),
+            file_format=format_of(path),
+            sha256=row.content_sha256,
+            what=what,
+            trusted=self.trusted_types,
+        )
+
+    def trust(self, model_name: str, version: int) -> str:
+        """Register the sha256 of the version's file as it is now (for versions registered
+        before files were checked, after a person vouched for the file); returns the hash."""
+        row = self._row(model_name, version)
+        digest = sha256_of(path_of(row.uri).read_bytes())
+        self.session.execute(
+            update(ModelVersion).where(ModelVersion.id == row.id).values(content_sha256=digest)
+        )
+        return digest
 
     def get_alias(self, model_name: str, alias: str) -> int | None:
         query = (
@@ -135,4 +170,5 @@ def _info(model_name: str, row: ModelVersion) -> VersionInfo:
         tags=dict(row.tags or {}),
         is_good=row.is_good,
         created_at=row.created_at,
+        sha256=row.content_sha256,
     )

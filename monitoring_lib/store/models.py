@@ -261,6 +261,8 @@ class ModelVersion(Base):
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
     is_good: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    content_sha256: Mapped[str | None] = mapped_column(SafeString(64))
+    """sha256 of the model file, checked before loading; NULL: registered before the check."""
 
 
 class ModelAlias(Base):

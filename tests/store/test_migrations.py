@@ -1,12 +1,27 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import URL
 
 from monitoring_lib.store.engine import (
@@ -109,3 +124,74 @@ def test_open_store_shares_one_engine_per_url(tmp_path: Path) -> None:
         open_store(f"sqlite:///{tmp_path / 'other.db'}", check=False).kw["bind"]
         is not first.kw["bind"]
     )
+
+
+def _value(table: Table, column: Column[Any], row: int) -> Any:
+    """A value of the column's type for row ``row`` (0, 1, 2); ids and references are row + 1."""
+    if column.foreign_keys or (column.name == "id" and column.primary_key):
+        return row + 1
+    kind = column.type
+    if isinstance(kind, Boolean):
+        return row % 2 == 0
+    if isinstance(kind, Integer):
+        return 10 * row + 7
+    if isinstance(kind, Float):
+        return row + 0.25
+    if isinstance(kind, DateTime):
+        return datetime(2024, 5, 1, 6, tzinfo=UTC) + timedelta(days=row, minutes=len(column.name))
+    if isinstance(kind, JSON):
+        return {"row": row, "text": f"{table.name} ünï 📉", "list": [row, None]}
+    if isinstance(kind, String):
+        return f"{row} {table.name}.{column.name} ü📉"[: kind.length or 200]
+    raise AssertionError(f"no sample value for {table.name}.{column.name} ({kind!r})")
+
+
+Snapshot = dict[str, list[tuple[Any, ...]]]
+
+
+def _fill(engine: Engine) -> dict[str, list[str]]:
+    """Three rows in every table the store has at its revision; returns each table's columns."""
+    tables = MetaData()
+    tables.reflect(engine)
+    written = {}
+    with engine.begin() as connection:
+        for table in tables.sorted_tables:
+            if table.name != "alembic_version":
+                rows = [{c.name: _value(table, c, row) for c in table.columns} for row in range(3)]
+                connection.execute(table.insert(), rows)
+                written[table.name] = [c.name for c in table.columns]
+    return written
+
+
+def _snapshot(engine: Engine, columns: dict[str, list[str]]) -> Snapshot:
+    """Every row of the tables, reading only ``columns`` of each, in a stable order."""
+    tables = MetaData()
+    tables.reflect(engine, only=list(columns))
+    with engine.connect() as connection:
+        return {
+            name: sorted(
+                map(tuple, connection.execute(select(*(tables.tables[name].c[c] for c in names)))),
+                key=repr,
+            )
+            for name, names in columns.items()
+        }
+
+
+@pytest.mark.parametrize("start", ["first", "previous"])
+def test_upgrading_a_store_that_holds_data_keeps_every_row(
+    empty_engine: Engine, start: str
+) -> None:
+    """From the first revision, and from the one before head, with rows in every table: after
+    the upgrade every row and every value is still there."""
+    script = ScriptDirectory.from_config(alembic_config(empty_engine))
+    head = script.get_revision(head_revision(empty_engine))
+    revision = "0001" if start == "first" else head.down_revision
+    assert isinstance(revision, str)
+    upgrade(empty_engine, revision)
+    columns = _fill(empty_engine)
+    before = _snapshot(empty_engine, columns)
+    assert len(before) >= 9
+    assert all(len(rows) == 3 for rows in before.values())
+    upgrade(empty_engine)
+    assert _snapshot(empty_engine, columns) == before
+    assert_schema_current(empty_engine)
