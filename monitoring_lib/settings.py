@@ -70,6 +70,15 @@ class DriftwiseSettings(BaseSettings):
         default="https://slack.com/api/",
         description="Slack Web API base URL (tests point it at a local server).",
     )
+    alert_max_retry_after_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description=(
+            "Longest Retry-After (seconds) an alert post waits out after a 429; a longer one "
+            "leaves the alert pending for the next run instead of holding this one."
+        ),
+    )
     log_json: bool = Field(default=False, description="Emit JSON log lines instead of plain text.")
     profile_workers: int = Field(
         default_factory=_default_profile_workers,

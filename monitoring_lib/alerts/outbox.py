@@ -1,46 +1,45 @@
-"""Alert delivery: channels that post (Slack Web API, Slack incoming webhook, JSON webhook) and the
-outbox worker that drains pending alerts through them.
+"""Alert delivery: the outbox worker that drains pending alerts through the channels.
 
-Alert rows commit with their window; ``deliver_pending`` runs after. A failed post leaves the row
-pending with its attempt counted and a redacted error, and the next run tries again. Secrets (the
-bot token, webhook URLs) are passed in as ``SecretStr`` by the caller, from the settings or a
-Prefect Secret block, and are scrubbed from every log line, error and stored text.
+Alert rows commit with their window; ``deliver_pending`` runs after, and never holds a database
+transaction open while it talks to a channel or waits (pacing, a capped Retry-After):
+
+1. **claim** (one short committed transaction): the rows are marked ``sending`` with their attempt
+   counted and the time of the claim, so a crash anywhere after this leaves a trace;
+2. **check** (no transaction): a row that any earlier attempt touched may already be shown (the
+   run died after the channel's OK, or the answer was lost): the channel's history is read and
+   what it shows is marked sent instead of posted again;
+3. **post** (no transaction), then **record** the outcome (one short committed transaction): sent,
+   or back to pending with a redacted error, or failed after ``max_attempts``.
+
+A row left ``sending`` longer than ``claim_lease`` belongs to a run that died mid-post; the next
+run takes it over, history check first. Secrets (the bot token, webhook URLs) are passed in as
+``SecretStr`` by the caller and are scrubbed from every log line, error and stored text.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitoring_lib.alerts.channels.base import (
-    SENT,
-    AlertChannel,
-    PostResult,
-)
-from monitoring_lib.alerts.planning import (
-    AlertContent,
-    AlertState,
-    StateKey,
-)
+from monitoring_lib.alerts.channels.base import SENT, AlertChannel, PostResult
+from monitoring_lib.alerts.planning import AlertContent, AlertState, StateKey
 from monitoring_lib.observability.redaction import redact
 from monitoring_lib.store.models import Alert
 
 log = logging.getLogger(__name__)
 
-# ---- redaction ------------------------------------------------------------------------------
-
-
-# ---- channels -------------------------------------------------------------------------------
-
-
-# ---- the outbox -----------------------------------------------------------------------------
+SENDING = "sending"
+CLAIM_LEASE = timedelta(minutes=5)
+"""How long a claimed row is left to the run that claimed it: longer than any post may take (the
+client's timeout, one retry, the capped Retry-After), so a row still ``sending`` after it belongs
+to a run that died mid-post."""
 
 
 class Pacer:
@@ -86,16 +85,29 @@ class DeliveryReport:
     given_up: int = 0
     """Rows marked failed after ``max_attempts``."""
     pending: int = 0
-    """Rows still pending after this run: the next run tries them again."""
+    """Rows still to deliver after this run: the next run tries them again."""
+    unconfirmed: int = 0
+    """Rows another run claimed within the lease: posting now, or it died mid-post (then a run
+    after the lease checks the channel's history and delivers them)."""
 
     @property
     def ok(self) -> bool:
         return not self.failures and not self.unconfigured
 
+    @property
+    def degraded(self) -> bool:
+        """An alert that should have gone out did not: a post failed, a channel is missing, a
+        row was given up or is still pending. The run that delivered should say so."""
+        return not self.ok or self.given_up > 0 or self.pending > 0
+
     def summary(self) -> str:
         text = f"{self.sent} alert(s) sent in {self.messages} message(s), {self.pending} pending"
         if self.already_shown:
             text += f", {self.already_shown} found already posted"
+        if self.given_up:
+            text += f", {self.given_up} given up"
+        if self.unconfirmed:
+            text += f", {self.unconfirmed} claimed by another run"
         for failure in self.failures:
             text += f"; {failure.channel}: {failure.error}"
         for name in self.unconfigured:
@@ -103,24 +115,23 @@ class DeliveryReport:
         return text
 
 
-def _pending(model_id: int | None) -> Any:
-    query = select(Alert).where(Alert.status == "pending")
+def _outstanding(model_id: int | None, stale_before: datetime) -> Any:
+    """Rows to deliver: pending ones, and rows a run that died left ``sending``."""
+    abandoned = and_(Alert.status == SENDING, Alert.claimed_at < stale_before)
+    query = select(Alert).where(or_(Alert.status == "pending", abandoned))
     return query if model_id is None else query.where(Alert.model_id == model_id)
 
 
-def _claim(
-    session: Session, channel: str, limit: int, model_id: int | None, skip: set[int]
-) -> list[Alert]:
-    """Lock up to ``limit`` pending rows of a channel; rows another run holds are skipped, so two
-    concurrent runs never post one row twice (SQLite ignores FOR UPDATE: it has one writer)."""
-    query = _pending(model_id).where(Alert.channel == channel, Alert.id.not_in(skip))
-    query = query.order_by(Alert.id).limit(limit).with_for_update(skip_locked=True)
-    return list(session.execute(query).scalars())
+@dataclass(frozen=True)
+class _Claimed:
+    """A claimed row, as read when it was claimed (the claim's transaction is over)."""
 
-
-def _mark_sent(rows: Iterable[Alert], now: datetime) -> None:
-    for row in rows:
-        row.status, row.sent_at, row.last_error = "sent", now, None
+    id: int
+    dedup_key: str
+    content: AlertContent
+    created_at: datetime
+    touched_before: bool
+    """An earlier attempt exists (failed, lost, or cut short by a crash): it may have been shown."""
 
 
 @dataclass
@@ -130,64 +141,94 @@ class _Run:
     model_id: int | None
     max_attempts: int
     pacer: Pacer
+    lease: timedelta
     report: DeliveryReport = field(default_factory=DeliveryReport)
     seen: set[int] = field(default_factory=set)
 
     def send(self, channel: AlertChannel, limit: int) -> tuple[int, PostResult]:
-        """Claim up to ``limit`` rows, post them as one message, record the outcome."""
+        """Claim up to ``limit`` rows, post them as one message, record the outcome; returns the
+        rows handled and how the post went."""
+        handled, claimed = self._claim(channel, limit)
+        unsent = self._drop_already_shown(channel, claimed)
+        if not unsent:
+            return handled, SENT
+        self.pacer.wait(channel.name, channel.pacing.min_interval)
+        result = channel.post([c.content for c in unsent], [c.dedup_key for c in unsent])
+        self.pacer.posted(channel.name)
+        self._record(channel, unsent, result)
+        return handled, result
+
+    def _claim(self, channel: AlertChannel, limit: int) -> tuple[int, list[_Claimed]]:
+        """Mark up to ``limit`` rows ``sending`` and count their attempt, committed before any
+        post. Rows another run holds are skipped (FOR UPDATE SKIP LOCKED; SQLite has one
+        writer), and rows whose content does not parse fail for good (no retry fixes them)."""
+        query = _outstanding(self.model_id, self.now - self.lease).where(
+            Alert.channel == channel.name, Alert.id.not_in(self.seen)
+        )
+        query = query.order_by(Alert.id).limit(limit).with_for_update(skip_locked=True)
+        claimed = []
         with self.sessions.begin() as session:
-            rows = _claim(session, channel.name, limit, self.model_id, self.seen)
-            self.seen.update(row.id for row in rows)
-            unsent = self._readable(self._drop_already_shown(channel, rows))
-            if not unsent:
-                return len(rows), SENT
-            contents = [AlertContent.from_json(row.content) for row in unsent]
-            self.pacer.wait(channel.name, channel.pacing.min_interval)
-            result = channel.post(contents, [row.dedup_key for row in unsent])
-            self.pacer.posted(channel.name)
-            self._record(channel, unsent, result)
-            return len(rows), result
+            rows = list(session.execute(query).scalars())
+            for row in rows:
+                self.seen.add(row.id)
+                touched = row.attempts > 0 or row.status == SENDING
+                row.attempts += 1
+                try:
+                    content = AlertContent.from_json(row.content)
+                except (TypeError, ValueError) as error:
+                    row.status = "failed"
+                    row.last_error = redact(f"stored alert content is unreadable: {error}")[:1000]
+                    self.report.given_up += 1
+                    continue
+                row.status, row.claimed_at = SENDING, self.now
+                claimed.append(_Claimed(row.id, row.dedup_key, content, row.created_at, touched))
+        return len(rows), claimed
 
-    def _readable(self, rows: list[Alert]) -> list[Alert]:
-        """Rows whose stored content parses; the others fail for good (no retry can fix them)."""
-        readable = []
-        for row in rows:
-            try:
-                AlertContent.from_json(row.content)
-            except (TypeError, ValueError) as error:
-                row.status, row.attempts = "failed", row.attempts + 1
-                row.last_error = redact(f"stored alert content is unreadable: {error}")[:1000]
-                self.report.given_up += 1
-            else:
-                readable.append(row)
-        return readable
+    def _drop_already_shown(self, channel: AlertChannel, claimed: list[_Claimed]) -> list[_Claimed]:
+        """Rows an earlier attempt touched are looked up in the channel's history first; those
+        it shows are marked sent, not posted again."""
+        touched = [c for c in claimed if c.touched_before]
+        if not touched:
+            return claimed
+        since = min(c.created_at for c in touched) - timedelta(minutes=5)
+        shown = channel.delivered([c.dedup_key for c in touched], since)
+        found = [c for c in touched if c.dedup_key in shown]
+        if found:
+            with self.sessions.begin() as session:
+                for row in _rows(session, found):
+                    _mark_sent(row, self.now)
+            self.report.sent += len(found)
+            self.report.already_shown += len(found)
+        return [c for c in claimed if c.dedup_key not in shown]
 
-    def _drop_already_shown(self, channel: AlertChannel, rows: list[Alert]) -> list[Alert]:
-        retried = [row for row in rows if row.attempts > 0]
-        if not retried:
-            return rows
-        since = min(row.created_at for row in retried) - timedelta(minutes=5)
-        shown = channel.delivered([row.dedup_key for row in retried], since)
-        _mark_sent([row for row in rows if row.dedup_key in shown], self.now)
-        self.report.sent += len(shown)
-        self.report.already_shown += len(shown)
-        return [row for row in rows if row.dedup_key not in shown]
-
-    def _record(self, channel: AlertChannel, rows: list[Alert], result: PostResult) -> None:
+    def _record(self, channel: AlertChannel, posted: list[_Claimed], result: PostResult) -> None:
+        with self.sessions.begin() as session:
+            rows = _rows(session, posted)
+            for row in rows:
+                if result.ok:
+                    _mark_sent(row, self.now)
+                    continue
+                row.last_error, row.claimed_at = result.error, None
+                row.status = "pending"
+                if row.attempts >= self.max_attempts:
+                    row.status = "failed"
+                    self.report.given_up += 1
         if result.ok:
-            _mark_sent(rows, self.now)
-            self.report.sent += len(rows)
+            self.report.sent += len(posted)
             self.report.messages += 1
             return
-        for row in rows:
-            row.attempts += 1
-            row.last_error = result.error
-            if row.attempts >= self.max_attempts:
-                row.status = "failed"
-                self.report.given_up += 1
-        ids = tuple(row.id for row in rows)
+        ids = tuple(c.id for c in posted)
         self.report.failures.append(DeliveryFailure(channel.name, ids, result.error))
         log.warning("alerts %s not delivered to %s: %s", ids, channel.name, result.error)
+
+
+def _rows(session: Session, claimed: Sequence[_Claimed]) -> list[Alert]:
+    query = select(Alert).where(Alert.id.in_([c.id for c in claimed])).order_by(Alert.id)
+    return list(session.execute(query.with_for_update()).scalars())
+
+
+def _mark_sent(row: Alert, now: datetime) -> None:
+    row.status, row.sent_at, row.last_error, row.claimed_at = "sent", now, None, None
 
 
 def deliver_pending(
@@ -199,16 +240,20 @@ def deliver_pending(
     model_id: int | None = None,
     max_attempts: int = 20,
     pacer: Pacer | None = None,
+    claim_lease: timedelta = CLAIM_LEASE,
 ) -> DeliveryReport:
-    """Post pending outbox rows (oldest first, at most ``max_per_run``). A channel with more than
-    its ``digest_after`` pending rows gets one digest; otherwise one message per alert, paced.
-    A channel that fails is left alone for the rest of the run; its rows stay pending."""
-    run = _Run(sessions, now, model_id, max_attempts, pacer or Pacer())
+    """Post outstanding outbox rows (oldest first, at most ``max_per_run``). A channel with more
+    than its ``digest_after`` rows gets one digest; otherwise one message per alert, paced.
+    A channel that fails is left alone for the rest of the run; its rows stay pending.
+
+    ``now`` is the wall-clock time of this run: rows are marked sent and claimed at it, and a
+    claim older than ``claim_lease`` is taken for abandoned."""
+    run = _Run(sessions, now, model_id, max_attempts, pacer or Pacer(), claim_lease)
     by_name = {channel.name: channel for channel in channels}
+    outstanding = _outstanding(model_id, now - claim_lease)
     with sessions() as session:
         counts = session.execute(
-            _pending(model_id)
-            .with_only_columns(Alert.channel, func.count())
+            outstanding.with_only_columns(Alert.channel, func.count())
             .group_by(Alert.channel)
             .order_by(Alert.channel)
         ).all()
@@ -222,8 +267,13 @@ def deliver_pending(
         if budget <= 0:
             break
     with sessions() as session:
-        query = _pending(model_id).with_only_columns(func.count())
-        run.report.pending = int(session.execute(query).scalar_one())
+        run.report.pending = int(
+            session.execute(outstanding.with_only_columns(func.count())).scalar_one()
+        )
+        live = Alert.status == SENDING, Alert.claimed_at >= now - claim_lease
+        claimed = select(func.count()).select_from(Alert).where(*live)
+        claimed = claimed if model_id is None else claimed.where(Alert.model_id == model_id)
+        run.report.unconfirmed = int(session.execute(claimed).scalar_one())
     return run.report
 
 

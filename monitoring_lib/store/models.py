@@ -209,7 +209,8 @@ class ReferenceProfile(Base):
 
 
 class Alert(Base):
-    """The alert outbox: rows commit with the window; delivery happens after."""
+    """The alert outbox: rows commit with the window; delivery happens after. Status: pending,
+    sending (claimed, attempt counted, post under way or cut short), sent, failed."""
 
     __tablename__ = "alerts"
     __table_args__ = (UniqueConstraint("dedup_key", "channel"), Index(None, "status"))
@@ -227,6 +228,8 @@ class Alert(Base):
     last_error: Mapped[str | None] = mapped_column(SafeText)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    """When a delivery run claimed the row (status 'sending'), committed before it posts."""
 
 
 class Action(Base):

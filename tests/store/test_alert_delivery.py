@@ -115,7 +115,7 @@ def test_a_normal_post_marks_the_alert_sent(
     report = deliver_pending(pg_sessions, [api_channel(slack.base_url)], now=NOW)
     assert (report.sent, report.messages, report.pending, report.ok) == (1, 1, 0, True)
     (row,) = rows(pg_sessions)
-    assert (row.status, row.sent_at, row.attempts, row.last_error) == ("sent", NOW, 0, None)
+    assert (row.status, row.sent_at, row.attempts, row.last_error) == ("sent", NOW, 1, None)
     (message,) = slack.messages
     assert message["channel"] == "C1"
     assert "drift.share: 0.7 &gt; 0.5" in message["text"]
@@ -145,7 +145,7 @@ def test_slack_down_keeps_the_alert_pending_and_a_later_run_sends_it_once(
         deliver_pending(pg_sessions, [api_channel(slack.base_url)], now=NOW + timedelta(days=1))
     assert len(slack.messages) == 1
     (row,) = rows(pg_sessions)
-    assert (row.status, row.attempts, row.last_error) == ("sent", 1, None)
+    assert (row.status, row.attempts, row.last_error) == ("sent", 2, None)
 
 
 def test_a_timeout_after_slack_accepted_does_not_post_twice(
@@ -299,7 +299,7 @@ def test_a_bad_message_fails_alone_and_is_given_up_after_max_attempts(
     assert (first.sent, first.pending, first.given_up) == (1, 1, 0)
     second = deliver_pending(pg_sessions, [channel], now=NOW, max_attempts=2)
     assert (second.sent, second.pending, second.given_up) == (0, 0, 1)
-    assert [(r.status, r.attempts) for r in rows(pg_sessions)] == [("failed", 2), ("sent", 0)]
+    assert [(r.status, r.attempts) for r in rows(pg_sessions)] == [("failed", 2), ("sent", 1)]
 
 
 def test_unconfigured_channels_and_the_run_budget_are_reported(

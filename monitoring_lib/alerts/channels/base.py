@@ -115,7 +115,10 @@ _HINTS = {
 def http_failure(what: str, code: str, status: int, secrets: Sequence[str]) -> PostResult:
     """An HTTP answer that is not a success; ``code`` is Slack's error name where it sent one."""
     if status == 429:
-        code = "rate limited (still, after waiting as long as Retry-After said)"
+        code = (
+            "rate limited (Retry-After was longer than DRIFTWISE_ALERT_MAX_RETRY_AFTER_SECONDS, "
+            "or the limit held after waiting it out): the next run retries"
+        )
     elif status >= 500:
         code = "server error: the message may have been posted"
     hint = _HINTS.get(code)

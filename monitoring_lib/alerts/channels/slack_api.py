@@ -6,18 +6,22 @@ can read the channel's recent history and skip what Slack already shows."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.error import URLError
 
 from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import (
-    ConnectionErrorRetryHandler,
     FixedValueRetryIntervalCalculator,
-    RateLimitErrorRetryHandler,
+    HttpRequest,
+    HttpResponse,
     RetryHandler,
+    RetryState,
 )
 
 from monitoring_lib.alerts.channels.base import (
@@ -42,14 +46,86 @@ from monitoring_lib.spec.alerts import SlackApiChannelSpec
 log = logging.getLogger(__name__)
 
 
-def retry_handlers(retry_interval: float) -> list[RetryHandler]:
-    """Retry once on a refused or reset connection, and after a 429 as long as Retry-After says;
-    other failures leave the alert pending for the next run instead of holding this one."""
+DEFAULT_MAX_RETRY_AFTER = 30.0
+"""Longest Retry-After (seconds) a post waits out; a longer one leaves it for the next run."""
+
+
+class RefusedConnectionRetryHandler(RetryHandler):
+    """Retry only when the connection was refused or the host unknown: the request never left,
+    so a retry cannot show a message twice. A reset or a dropped answer may follow a post Slack
+    accepted: that is left to the outbox, which reads the channel history before trying again."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        reason = error.reason if isinstance(error, URLError) else error
+        return response is None and isinstance(reason, ConnectionRefusedError | socket.gaierror)
+
+
+class CappedRateLimitRetryHandler(RetryHandler):
+    """After a 429, wait as long as Retry-After says, but never longer than ``max_wait``: a longer
+    wait is not taken (slack-sdk's own handler sleeps whatever the header says)."""
+
+    def __init__(self, max_wait: float, sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__(max_retry_count=1)
+        self.max_wait, self._sleep = max_wait, sleep
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return (
+            response is not None
+            and response.status_code == 429
+            and (retry_after(response) <= self.max_wait)
+        )
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        wait = retry_after(response) if response is not None else 1.0
+        state.next_attempt_requested = True
+        self._sleep(min(wait, self.max_wait) + 0.05)  # a hair over: "at least" Retry-After
+        state.increment_current_attempt()
+
+
+def retry_after(response: HttpResponse) -> float:
+    """Seconds the server asked to wait (1 when it did not say, or said nonsense)."""
+    for name, values in response.headers.items():
+        if name.lower() == "retry-after" and values:
+            try:
+                return max(0.0, float(values[0]))
+            except ValueError:
+                return 1.0
+    return 1.0
+
+
+def retry_handlers(
+    retry_interval: float,
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[RetryHandler]:
+    """Retry once on a refused connection, and once after a 429 whose Retry-After is at most
+    ``max_retry_after`` seconds; other failures leave the alert pending for the next run."""
     return [
-        ConnectionErrorRetryHandler(
+        RefusedConnectionRetryHandler(
             max_retry_count=1, interval_calculator=FixedValueRetryIntervalCalculator(retry_interval)
         ),
-        RateLimitErrorRetryHandler(max_retry_count=1),
+        CappedRateLimitRetryHandler(max_retry_after, sleep),
     ]
 
 
@@ -67,6 +143,8 @@ class SlackApiChannel:
         timeout: int = 10,
         pacing: Pacing = DEFAULT_PACING,
         retry_interval: float = 0.5,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.name, self.channel, self.pacing = name, channel, pacing
         self._secrets = (token.get_secret_value(),)
@@ -75,7 +153,7 @@ class SlackApiChannel:
             base_url=base_url,
             timeout=timeout,
             logger=client_logger(name, self._secrets),
-            retry_handlers=retry_handlers(retry_interval),
+            retry_handlers=retry_handlers(retry_interval, max_retry_after, sleep),
         )
 
     def __repr__(self) -> str:
@@ -143,4 +221,5 @@ def build(item: SlackApiChannelSpec, context: ChannelContext) -> AlertChannel | 
     return SlackApiChannel(
         name=item.key, channel=item.channel, token=context.slack_token,
         base_url=context.slack_base_url, timeout=context.timeout, pacing=pacing_of(item),
+        max_retry_after=context.settings.alert_max_retry_after_seconds,
     )  # fmt: skip

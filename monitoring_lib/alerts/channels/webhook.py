@@ -21,7 +21,7 @@ from monitoring_lib.alerts.channels.base import (
     http_failure,
     pacing_of,
 )
-from monitoring_lib.alerts.channels.slack_api import retry_handlers
+from monitoring_lib.alerts.channels.slack_api import DEFAULT_MAX_RETRY_AFTER, retry_handlers
 from monitoring_lib.alerts.content import json_payload, slack_message
 from monitoring_lib.alerts.planning import AlertContent
 from monitoring_lib.spec.alerts import ChannelSpecBase, SlackWebhookChannelSpec, WebhookChannelSpec
@@ -44,6 +44,7 @@ class WebhookChannel:
         timeout: int = 10,
         pacing: Pacing = DEFAULT_PACING,
         retry_interval: float = 0.5,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     ) -> None:
         self.name, self.json_body, self.pacing = name, json_body, pacing
         self._secrets = (url.get_secret_value(),)
@@ -51,7 +52,7 @@ class WebhookChannel:
             url=url.get_secret_value(),
             timeout=timeout,
             logger=client_logger(name, self._secrets),
-            retry_handlers=retry_handlers(retry_interval),
+            retry_handlers=retry_handlers(retry_interval, max_retry_after),
         )
 
     def __repr__(self) -> str:
@@ -87,7 +88,7 @@ def _build(item: ChannelSpecBase, url: SecretStr | None, missing: str, context: 
         return f"{item.key}: the webhook URL does not start with https://"
     return WebhookChannel(
         name=item.key, url=url, json_body=json_body, timeout=context.timeout,
-        pacing=pacing_of(item),
+        pacing=pacing_of(item), max_retry_after=context.settings.alert_max_retry_after_seconds,
     )  # fmt: skip
 
 

@@ -20,10 +20,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("model_versions") as batch:
-        batch.add_column(sa.Column("content_sha256", sa.String(length=64), nullable=True))
+    op.add_column(
+        "model_versions", sa.Column("content_sha256", sa.String(length=64), nullable=True)
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("model_versions") as batch:
-        batch.drop_column("content_sha256")
+    # Plain ALTER TABLE DROP COLUMN (SQLite 3.35+): a batch rebuild of the table would trip
+    # over the dashboard views that read it.
+    op.drop_column("model_versions", "content_sha256")
