@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from driftwise import __version__
 from driftwise.cli_alerts import alerts_app
@@ -46,7 +47,11 @@ SpecPaths = Annotated[
 UrlOption = Annotated[
     str | None,
     typer.Option(
-        "--url", help="Store URL; default: DRIFTWISE_DATABASE_URL or the local SQLite file."
+        "--url",
+        help=(
+            "Store URL, as the schema's owner; default: DRIFTWISE_MIGRATION_DATABASE_URL, else "
+            "DRIFTWISE_DATABASE_URL, else the local SQLite file."
+        ),
     ),
 ]
 
@@ -63,10 +68,11 @@ def version() -> None:
 
 
 def _engine(url: str | None):  # type: ignore[no-untyped-def]
+    """The store as migrations see it: connected as the schema's owner."""
     from monitoring_lib.settings import DriftwiseSettings
     from monitoring_lib.store.engine import make_engine
 
-    return make_engine(url or DriftwiseSettings().store_url)
+    return make_engine(url or DriftwiseSettings().migration_url)
 
 
 @db_app.command("upgrade")
@@ -112,6 +118,30 @@ def db_current(url: UrlOption = None) -> None:
     )
     if current != head:
         raise typer.Exit(1)
+
+
+@db_app.command("grant")
+def db_grant(
+    role: Annotated[str, typer.Argument(help="The application role the flows connect as.")],
+    url: UrlOption = None,
+    schema: Annotated[str, typer.Option(help="The schema driftwise's tables live in.")] = "public",
+) -> None:
+    """Let an application role read and write rows, now and in later migrations' tables, but
+    not DROP, ALTER or TRUNCATE (PostgreSQL; run as the schema's owner after `db upgrade`)."""
+    from monitoring_lib.store.engine import SchemaNotCurrentError
+    from monitoring_lib.store.roles import RoleError, grant_application_role
+
+    try:
+        warnings = grant_application_role(_engine(url), role, schema)
+    except (RoleError, SchemaNotCurrentError) as error:
+        raise _fail(escape(str(error))) from None
+    for warning in warnings:
+        errors.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    console.print(
+        f"{role}: SELECT, INSERT, UPDATE, DELETE on driftwise's tables in {schema} (and on "
+        "tables later migrations add); no DROP, ALTER or TRUNCATE",
+        highlight=False,
+    )
 
 
 @app.command()

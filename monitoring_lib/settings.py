@@ -40,6 +40,14 @@ class DriftwiseSettings(BaseSettings):
             "postgresql+psycopg2://user:pass@host:5432/db. Default: a SQLite file in `home`."
         ),
     )
+    migration_database_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL `driftwise db upgrade` and `db grant` connect with: the role that owns "
+            "the schema. The flows use DATABASE_URL, an application role that cannot DROP, ALTER "
+            "or TRUNCATE. Default: DATABASE_URL (one role for both)."
+        ),
+    )
     artifact_dir: Path | None = Field(
         default=None,
         description="Folder for profiles, HTML reports and model files. Default: home/artifacts.",
@@ -139,6 +147,13 @@ class DriftwiseSettings(BaseSettings):
         if self.database_url is not None:
             return make_url(self.database_url.get_secret_value())
         return make_url(f"sqlite:///{(self.home / 'driftwise.db').resolve()}")
+
+    @property
+    def migration_url(self) -> URL:
+        """The URL migrations run with: the schema owner's, else the store's own."""
+        if self.migration_database_url is not None:
+            return make_url(self.migration_database_url.get_secret_value())
+        return self.store_url
 
     @property
     def artifacts(self) -> Path:

@@ -96,7 +96,8 @@ def assert_schema_current(engine: Engine) -> None:
         state = "has no driftwise tables" if current is None else f"is at revision {current}"
         raise SchemaNotCurrentError(
             f"the metric store {where} {state}, but this driftwise expects revision {head}: "
-            f"run `driftwise db upgrade` (with the same DRIFTWISE_DATABASE_URL)"
+            "run `driftwise db upgrade` as the schema's owner (DRIFTWISE_MIGRATION_DATABASE_URL, "
+            "or the same DRIFTWISE_DATABASE_URL)"
         )
 
 

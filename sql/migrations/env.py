@@ -1,5 +1,6 @@
-"""Alembic environment: runs migrations on the connection driftwise hands over, or on the
-metric store named by the settings when Alembic is called directly."""
+"""Alembic environment: runs migrations on the connection driftwise hands over, or, when Alembic
+is called directly, as the schema owner the settings name (DRIFTWISE_MIGRATION_DATABASE_URL, else
+DRIFTWISE_DATABASE_URL)."""
 
 from alembic import context
 from sqlalchemy import Connection
@@ -28,7 +29,7 @@ def run_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(DriftwiseSettings().store_url)
+    engine = make_engine(DriftwiseSettings().migration_url)
     with engine.connect() as connection:
         _run(connection)
     engine.dispose()
