@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -241,3 +241,29 @@ def test_a_version_without_a_hash_is_refused_until_a_person_trusts_it(
     missing = CliRunner().invoke(app, ["models", "trust", MODEL, "7", "--url", url])
     assert missing.exit_code == 1
     assert "has no version 7" in missing.output
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../../tmp/x'); DROP TABLE model_versions;--", "</script><script>alert(1)</script>",
+     "nul\x00byte", "emoji 📉 / ünï"],
+)  # fmt: skip
+def test_hostile_model_names_are_data_and_their_files_stay_in_the_artifact_folder(
+    pg_sessions: sessionmaker[Session], tmp_path: Path, name: str
+) -> None:
+    artifacts = tmp_path / "artifacts"
+    with pg_sessions.begin() as session:
+        ensure_model(session, name, "binary")
+        registry = StoreRegistry(session, artifacts)
+        version = registry.register(name, HandMadeModel(), {}, {"note": name})
+        registry.set_alias(name, CHAMPION, version)
+    with pg_sessions() as session:
+        registry = StoreRegistry(session, artifacts)
+        assert isinstance(
+            registry.load(name, registry.get_alias(name, CHAMPION) or 0), HandMadeModel
+        )
+        [info] = registry.versions(name)
+        tables = session.execute(text("SELECT count(*) FROM model_versions")).scalar_one()
+    assert tables == 1
+    assert info.tags == {"note": name.replace("\x00", "\\x00")}
+    assert path_of(info.uri).resolve().is_relative_to(artifacts.resolve())
