@@ -171,3 +171,18 @@ def test_no_transaction_is_open_while_a_run_waits(
     assert (report.sent, report.messages) == (2, 2)
     assert [kind for kind, _ in seen] == ["retry-after", "pacing"]
     assert all(states == [] for _, states in seen)
+
+
+def test_a_row_whose_content_does_not_parse_fails_alone_without_a_post(
+    pg_sessions: sessionmaker[Session], slack: SlackTestServer
+) -> None:
+    enqueue(pg_sessions, 0, rules=("drift", "accuracy"))
+    with pg_sessions.begin() as session:
+        first = rows(pg_sessions)[0]
+        session.execute(
+            text("UPDATE alerts SET content = '{\"garbage\": 1}' WHERE id = :id"), {"id": first.id}
+        )
+    report = deliver_pending(pg_sessions, [api_channel(slack.base_url)], now=NOW)
+    assert (report.sent, report.messages, report.given_up, report.degraded) == (1, 1, 1, True)
+    assert [(r.status, r.attempts) for r in rows(pg_sessions)] == [("failed", 1), ("sent", 1)]
+    assert "stored alert content is unreadable" in (rows(pg_sessions)[0].last_error or "")
