@@ -7,6 +7,8 @@ it is looking at a spec and a folder of files, not at a pandas traceback.
 from __future__ import annotations
 
 import glob
+import mmap
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -222,13 +224,27 @@ def _zone(name: str) -> Any:
     return ZoneInfo(name)
 
 
+def _has_nul(path: Path) -> bool:
+    """Whether the file holds a NUL byte (scanned at memory speed, not read into Python)."""
+    with path.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return mapped.find(b"\x00") != -1
+
+
 def _iter_csv(path: Path, columns: Sequence[str] | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
     header = list(pd.read_csv(path, nrows=0, encoding_errors="replace").columns)
     wanted = [c for c in columns if c in header] if columns is not None else None
+    # pandas' C parser ends a field at a NUL byte and silently drops the rest of the value;
+    # its Python parser keeps it (slower, so only for the rare file that has one).
+    engine = "python" if _has_nul(path) else "c"
+    options = {} if engine == "python" else {"low_memory": False}
     try:
         yield from pd.read_csv(
-            path, usecols=wanted, chunksize=chunk_rows, encoding_errors="replace", low_memory=False
-        )
+            path, usecols=wanted, chunksize=chunk_rows, encoding_errors="replace", engine=engine,
+            **options,
+        )  # fmt: skip
     except (pd.errors.ParserError, ValueError) as error:
         raise SourceError(f"{path}: not a readable CSV file: {error}") from None
 

@@ -132,6 +132,25 @@ def test_csv_and_parquet_give_the_same_window(project: Path) -> None:
     )
 
 
+def test_a_nul_byte_in_a_csv_value_keeps_the_whole_value(project: Path) -> None:
+    spec = make_spec(project)
+    files = sorted((project / "preds").glob("*.parquet"))
+    log = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+    log["region"] = log["region"].astype(object)
+    in_window = log["ts"].dt.tz_convert(BERLIN).dt.date == date(2024, 10, 27)
+    log.loc[in_window.to_numpy().nonzero()[0][3], "region"] = "no\x00rth east"
+    (project / "csv").mkdir()
+    log.to_csv(project / "csv" / "log.csv", index=False)
+    csv_spec = make_spec(
+        project,
+        sources={**spec.model_dump()["sources"], "predictions": {"path": "csv/log.csv"}},
+    )
+    window = window_starting_on(date(2024, 10, 27), DAY, BERLIN)
+    frame = load_window(csv_spec, window).frame
+    assert "no\x00rth east" in set(frame["region"])
+    assert len(frame) == len(load_window(spec, window).frame)
+
+
 def test_labels_partially_present_by_arrival_time(project: Path) -> None:
     spec = make_spec(project)
     window = window_starting_on(date(2024, 10, 26), DAY, BERLIN)
