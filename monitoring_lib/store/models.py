@@ -159,6 +159,8 @@ class Run(Base):
     report_uri: Mapped[str | None] = mapped_column(SafeText)
     report_rows: Mapped[int | None]
     """Rows of the window sampled into the HTML report (bounded for large windows)."""
+    reference_hash: Mapped[str | None] = mapped_column(String(64))
+    """Content hash of the reference the window was compared with (a rerun checks it)."""
 
 
 class MetricRow(Base):
@@ -305,3 +307,21 @@ class PolicyEvaluation(Base):
     action: Mapped[str] = mapped_column(SafeString(20))
     reasons: Mapped[list[Any]] = mapped_column(default=list)
     evaluated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    statistics: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    """A sequential or pooled rule's statistics (CUSUM state, pooled rows); None for others."""
+
+
+class QualityCount(Base):
+    """A window's mergeable quality statistics: ``realised`` from labels, ``expected`` from
+    calibrated probabilities (``metrics.quality.counts`` JSON); pooled rules merge them."""
+
+    __tablename__ = "quality_counts"
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    window_end: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    rows: Mapped[float] = mapped_column(Float)
+    counts: Mapped[dict[str, Any]]

@@ -48,6 +48,7 @@ TABLES = {
     "model_versions",
     "model_aliases",
     "policy_evaluations",
+    "quality_counts",
 }
 VIEWS = {
     "v_model_status",

@@ -41,7 +41,6 @@ from evidently.metrics import (
 
 from monitoring_lib.metrics.quality.checks import (
     PER_CLASS_METRICS,
-    PROBABILITY_METRICS,
     QualityColumns,
     Verdict,
     label_verdicts,
@@ -58,6 +57,12 @@ from monitoring_lib.metrics.quality.evidently_adapter import (
     label_string,
     run_report,
 )
+from monitoring_lib.metrics.quality.rows import (
+    dataset_keys,
+    prepare_quality,
+    quality_columns,
+    verdict_record,
+)
 from monitoring_lib.records import DATASET, Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec.base import Task
 
@@ -67,9 +72,6 @@ _SKIPPED = MetricStatus.SKIPPED
 
 _NEGATIVE = "__driftwise_negative__"
 """Name of the negative class when a binary window shows only the positive one."""
-
-_LABEL_METRICS = (Metric.ACCURACY, Metric.PRECISION, Metric.RECALL, Metric.F1)
-_REGRESSION_METRICS = (Metric.RMSE, Metric.MAE, Metric.MAPE, Metric.R2)
 
 
 @dataclass(slots=True)
@@ -99,113 +101,21 @@ def compute_quality(
     ``probability`` names the positive-class probability column; for multiclass it maps each class
     to its probability column. Bad configuration raises ValueError; bad data becomes a status.
     """
-    spec = _spec(task, target, prediction, probability, pos_label, min_labelled_rows)
-    keys = _dataset_keys(spec)
-    missing = [column for column in (target, prediction) if column not in frame.columns]
-    if target not in frame.columns:
-        reason = f"window frame has no target column {target!r}"
-        coverage = _verdict_record((Metric.LABEL_COVERAGE, DATASET), Verdict(_ERROR, reason), {})
-    else:
-        coverage = _label_coverage(frame, target)
-    if missing:
-        reason = f"window frame has no column {', '.join(map(repr, missing))}"
-        return [coverage, *_uniform(keys, Verdict(_ERROR, reason), {})]
-    rows, details = _usable_rows(frame, spec)
-    minimum = max(min_labelled_rows, 2)  # one row has no spread: no ROC AUC, R2 or error std
-    if len(rows) < minimum:
-        reason = f"{len(rows)} labelled rows with usable predictions; quality needs {minimum}"
-        return [
-            coverage,
-            *_uniform(keys, Verdict(MetricStatus.INSUFFICIENT_DATA, reason), details),
-        ]
+    spec = quality_columns(task, target, prediction, probability, pos_label, min_labelled_rows)
+    prepared = prepare_quality(frame, spec, min_labelled_rows)
+    if prepared.early is not None or prepared.rows is None:
+        return prepared.early or []
     if spec.task == "regression":
-        outcome = _regression_outcome(rows, spec)
+        outcome = _regression_outcome(prepared.rows, spec)
     else:
-        outcome = _classification_outcome(rows, spec)
-    return [coverage, *_records(outcome, {**details, **outcome.details})]
+        outcome = _classification_outcome(prepared.rows, spec)
+    return [prepared.coverage, *_records(outcome, {**prepared.details, **outcome.details})]
 
 
-def _spec(
-    task: str,
-    target: str,
-    prediction: str,
-    probability: str | Mapping[Any, str] | None,
-    pos_label: object,
-    min_labelled_rows: int,
-) -> QualityColumns:
-    if min_labelled_rows < 1:
-        raise ValueError(f"min_labelled_rows must be at least 1, got {min_labelled_rows}")
-    if task not in ("binary", "multiclass", "regression"):
-        raise ValueError(f"unknown task {task!r}")
-    if task == "regression" and probability is not None:
-        raise ValueError("regression takes no probability column")
-    if task == "binary" and not isinstance(probability, str | None):
-        raise ValueError("binary takes one probability column: the positive class's")
-    if task == "multiclass" and isinstance(probability, str):
-        raise ValueError("multiclass takes a mapping of class -> probability column")
-    positive = label_string(pos_label)
-    probabilities: dict[str, str] = {}
-    if isinstance(probability, str):
-        probabilities = {positive: probability}
-    elif probability is not None:
-        probabilities = {label_string(label): column for label, column in probability.items()}
-        if len(probabilities) != len(probability) or len(probabilities) < 3:
-            # Evidently reads two probability columns as a binary task.
-            raise ValueError("multiclass probabilities need 3+ classes, distinct as strings")
-    return QualityColumns(Task(task), target, prediction, probabilities, positive)
-
-
-def _dataset_keys(spec: QualityColumns) -> list[Key]:
-    if spec.task == "regression":
-        return [(metric, DATASET) for metric in _REGRESSION_METRICS]
-    metrics = _LABEL_METRICS + (PROBABILITY_METRICS if spec.probabilities else ())
-    return [(metric, DATASET) for metric in metrics]
-
-
-def _label_coverage(frame: pd.DataFrame, target: str) -> MetricRecord:
-    labelled, window = int(frame[target].notna().sum()), len(frame)
-    details = {"labelled_rows": labelled, "window_rows": window}
-    if window == 0:
-        verdict = Verdict(MetricStatus.INSUFFICIENT_DATA, "window has no rows")
-        return _verdict_record((Metric.LABEL_COVERAGE, DATASET), verdict, details)
-    return MetricRecord(Metric.LABEL_COVERAGE, labelled / window, details=details)
-
-
-def _numeric(series: pd.Series) -> pd.Series:
-    return pd.to_numeric(series, errors="coerce").astype("float64")
-
-
-def _usable_rows(frame: pd.DataFrame, spec: QualityColumns) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Labelled rows whose prediction (and probabilities) are usable, and how many were dropped.
-
-    Non-numeric values where numbers are expected count as invalid, like NaN and infinity.
-    """
-    rows = frame.loc[frame[spec.target].notna()]
-    regression = spec.task == "regression"
-    if regression:
-        rows = rows.assign(**{spec.target: _numeric(rows[spec.target])})
-        rows = rows.assign(**{spec.prediction: _numeric(rows[spec.prediction])})
-    probability_columns = [c for c in spec.probabilities.values() if c in rows.columns]
-    rows = rows.assign(**{column: _numeric(rows[column]) for column in probability_columns})
-    bad_target = ~np.isfinite(rows[spec.target]) if regression else rows[spec.target].isna()
-    bad_prediction = rows[spec.prediction].isna() & ~bad_target
-    if regression:
-        bad_prediction = ~np.isfinite(rows[spec.prediction]) & ~bad_target
-    bad_probability = ~np.isfinite(rows[probability_columns]).all(axis=1)
-    bad_probability &= ~bad_target & ~bad_prediction
-    details = {
-        "labelled_rows": len(rows),
-        "dropped_invalid_target": int(bad_target.sum()),
-        "dropped_invalid_prediction": int(bad_prediction.sum()),
-        "dropped_invalid_probability": int(bad_probability.sum()),
-    }
-    usable = rows.loc[~(bad_target | bad_prediction | bad_probability)]
-    return usable, {"rows": len(usable), **details}
-
-
-def _regression_outcome(rows: pd.DataFrame, spec: QualityColumns) -> _Outcome:
+def regression_checks(rows: pd.DataFrame, spec: QualityColumns) -> _Outcome:
+    """The regression keys, with verdicts where a metric is undefined and notes where odd."""
     truth, predicted = rows[spec.target], rows[spec.prediction]
-    outcome = _Outcome(keys=_dataset_keys(spec))
+    outcome = _Outcome(keys=dataset_keys(spec))
     zero_targets = int((truth.abs() <= np.finfo(np.float64).eps).sum())
     if zero_targets:
         reason = f"{zero_targets} labelled rows have target 0, where MAPE is undefined"
@@ -216,6 +126,13 @@ def _regression_outcome(rows: pd.DataFrame, spec: QualityColumns) -> _Outcome:
     elif predicted.nunique() < 2:
         note = "predictions are constant: R2 <= 0 and measures only the offset from the mean"
         outcome.notes[(Metric.R2, DATASET)] = note
+    return outcome
+
+
+def _regression_outcome(rows: pd.DataFrame, spec: QualityColumns) -> _Outcome:
+    truth, predicted = rows[spec.target], rows[spec.prediction]
+    outcome = regression_checks(rows, spec)
+    zero_targets = (Metric.MAPE, DATASET) in outcome.verdicts
     # Evidently 0.7 divides by max(target, eps), so a negative target blows MAPE up; flipping
     # the sign of both target and prediction on those rows keeps |error| / |target| intact.
     sign = np.where(truth < 0, -1.0, 1.0)
@@ -245,13 +162,29 @@ def _regression_outcome(rows: pd.DataFrame, spec: QualityColumns) -> _Outcome:
     return outcome
 
 
-def _classification_outcome(rows: pd.DataFrame, spec: QualityColumns) -> _Outcome:
+@dataclass(slots=True)
+class ClassificationChecks:
+    """What may be computed in a classification window: keys, verdicts, and the rows to score."""
+
+    outcome: _Outcome
+    truth: pd.Series
+    """Labels as strings."""
+    predicted: pd.Series
+    observed: list[str]
+    """Classes seen in labels or predictions, sorted."""
+    probabilities: pd.DataFrame | None
+    """Probabilities named by class; None when absent or refused by an error verdict."""
+    refused: bool = False
+    """A binary window with more than two classes: every key is an error already."""
+
+
+def classification_checks(rows: pd.DataFrame, spec: QualityColumns) -> ClassificationChecks:
     truth = rows[spec.target].map(label_string)
     predicted = rows[spec.prediction].map(label_string)
     observed = sorted(set(truth) | set(predicted))
     binary = spec.task == "binary"
     classes = [] if binary else sorted(set(observed) | set(spec.probabilities))
-    outcome = _Outcome(keys=_dataset_keys(spec) + _per_class_keys(classes, spec))
+    outcome = _Outcome(keys=dataset_keys(spec) + _per_class_keys(classes, spec))
     outcome.details = _class_details(truth, predicted, classes)
     others = [label for label in observed if label != spec.pos_label]
     if binary and len(others) > 1:
@@ -260,20 +193,29 @@ def _classification_outcome(rows: pd.DataFrame, spec: QualityColumns) -> _Outcom
             f"found {len(others)}: {others[:5]}"
         )
         outcome.verdicts = {key: Verdict(_ERROR, reason) for key in outcome.keys}
-        return outcome
+        return ClassificationChecks(outcome, truth, predicted, observed, None, refused=True)
     probabilities = probability_frame(rows, spec, others[0] if others else _NEGATIVE)
     outcome.verdicts = label_verdicts(truth, predicted, classes, spec)
     outcome.verdicts |= probability_verdicts(truth, probabilities, classes, spec)
     blocked = outcome.verdicts.get((Metric.ROC_AUC, DATASET))
     if blocked is not None and blocked.status is _ERROR:
         probabilities = None
+    return ClassificationChecks(outcome, truth, predicted, observed, probabilities)
+
+
+def _classification_outcome(rows: pd.DataFrame, spec: QualityColumns) -> _Outcome:
+    checks = classification_checks(rows, spec)
+    outcome, observed = checks.outcome, checks.observed
+    if checks.refused:
+        return outcome
+    binary = spec.task == "binary"
     # Evidently 0.7 takes a multiclass window with two observed classes for binary and fails on
     # pos_label, so such a window is declared binary and its macro averages come from by-class.
     labels_pos = spec.pos_label if binary else (observed[0] if len(observed) == 2 else None)
     frame, definition, plan = classification_plan(
-        truth,
-        predicted,
-        probabilities,
+        checks.truth,
+        checks.predicted,
+        checks.probabilities,
         labels_pos=labels_pos,
         probabilities_pos=spec.pos_label if binary else None,
         per_class=not binary,
@@ -333,21 +275,8 @@ def _records(outcome: _Outcome, details: Mapping[str, Any]) -> list[MetricRecord
         if verdict is None and (value is None or not math.isfinite(value)):
             verdict = Verdict(_ERROR, "Evidently returned no finite value")
         if verdict is not None or value is None:
-            records.append(_verdict_record(key, verdict or Verdict(_ERROR, "no value"), details))
+            records.append(verdict_record(key, verdict or Verdict(_ERROR, "no value"), details))
             continue
         note = {"note": outcome.notes[key]} if key in outcome.notes else {}
         records.append(MetricRecord(key[0], value, column=key[1], details={**details, **note}))
     return records
-
-
-def _uniform(
-    keys: Sequence[Key], verdict: Verdict, details: Mapping[str, Any]
-) -> list[MetricRecord]:
-    return [_verdict_record(key, verdict, details) for key in keys]
-
-
-def _verdict_record(key: Key, verdict: Verdict, details: Mapping[str, Any]) -> MetricRecord:
-    metric, column = key
-    return MetricRecord(
-        metric, None, verdict.status, column, details={**details, "reason": verdict.reason}
-    )
