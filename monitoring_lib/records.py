@@ -74,6 +74,13 @@ class Metric(StrEnum):
     MAPE = "quality.mape"
     R2 = "quality.r2"
 
+    ESTIMATED_ACCURACY = "estimated.accuracy"
+    """Quality estimated before labels arrive, from probabilities calibrated on the reference."""
+    ESTIMATED_PRECISION = "estimated.precision"
+    ESTIMATED_RECALL = "estimated.recall"
+    ESTIMATED_F1 = "estimated.f1"
+    ESTIMATED_ROC_AUC = "estimated.roc_auc"
+
 
 @dataclass(frozen=True, slots=True)
 class MetricRecord:

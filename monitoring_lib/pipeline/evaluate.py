@@ -72,6 +72,7 @@ def evaluate_window(
             settings=spec.drift,
         ),
         quality_frame=lambda: frame,
+        reference_quality=lambda: reference,
     )
     report = folder / "reports" / f"{label}.html" if write_report else None
     return run_stages(spec, gathered, clock, report)

@@ -1,7 +1,7 @@
 """Late labels: recompute quality for past windows whose labels arrived since they were scored.
 
-Only the quality and label-coverage metrics of a window are replaced; its drift, profile and
-data-quality metrics stay exactly as they were computed.
+Only the quality and label-coverage metrics of a window, and its realised quality counts, are
+replaced; its drift, profile, data-quality and estimated metrics stay exactly as they were.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitoring_lib.io.loading import load_window, scoring_columns
-from monitoring_lib.pipeline.stages import quality_records
+from monitoring_lib.pipeline.counts_store import store_quality_counts
+from monitoring_lib.pipeline.quality import REALISED, realised_quality
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.repository import model_id, replace_metric_families, stored_windows
 from monitoring_lib.windows import Window
@@ -48,7 +49,12 @@ def refresh_labels(
         grew = stored.labelled_rows is None or data.labelled_rows > stored.labelled_rows
         if grew and model is not None:
             with sessions.begin() as session:
-                records = quality_records(spec, data.frame)
-                replace_metric_families(session, model, window, REFRESHED_FAMILIES, records)
+                quality = realised_quality(spec, data.frame)
+                run_id = replace_metric_families(
+                    session, model, window, REFRESHED_FAMILIES, quality.records
+                )
+                store_quality_counts(
+                    session, model, window, run_id, quality.counts, kinds=[REALISED]
+                )
         outcomes.append(LabelRefresh(window, stored.labelled_rows, data.labelled_rows, grew))
     return outcomes

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from monitoring_lib.alerts.outbox import previous_alert_states
 from monitoring_lib.alerts.planning import plan_alerts
 from monitoring_lib.pipeline.alerting import alert_breaches, alert_context
+from monitoring_lib.pipeline.counts_store import store_quality_counts
 from monitoring_lib.pipeline.stages import WindowEvaluation
 from monitoring_lib.policy import store as policy_store
 from monitoring_lib.policy.rules import Evaluation
@@ -59,7 +60,9 @@ def persist_evaluation(
         report_rows=evaluation.report_rows,
     )
     records = [*evaluation.records, *extra_records]
-    return replace_window(session, model, window, run, records, profiles, alerts)
+    run_id = replace_window(session, model, window, run, records, profiles, alerts)
+    store_quality_counts(session, model, window, run_id, evaluation.quality_counts)
+    return run_id
 
 
 @dataclass(frozen=True)

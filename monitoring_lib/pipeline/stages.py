@@ -23,7 +23,14 @@ from monitoring_lib.io.loading import prediction_columns
 from monitoring_lib.metrics import data_quality, reports, schema
 from monitoring_lib.metrics.profiling import DatasetProfileView
 from monitoring_lib.metrics.profiling import summary as profile_summary
-from monitoring_lib.metrics.quality import compute as quality
+from monitoring_lib.metrics.quality.counts import QualityCounts
+from monitoring_lib.pipeline.quality import (
+    QualityOutcome,
+    estimated_quality,
+    estimates_apply,
+    realised_quality,
+    reference_calibration,
+)
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec.base import Task
 from monitoring_lib.spec.monitor import MonitorSpec
@@ -49,6 +56,8 @@ class WindowEvaluation:
     report_rows: int | None
     reference_profile: ReferenceProfileInfo
     timings: dict[str, float] = field(default_factory=dict)
+    quality_counts: dict[str, QualityCounts] = field(default_factory=dict)
+    """The window's quality counts by kind (realised, expected): the store keeps them."""
 
     def by_key(self) -> dict[tuple[str, str, str], MetricRecord]:
         return {r.key: r for r in self.records}
@@ -89,6 +98,8 @@ class Gathered:
     drift: Callable[[], list[MetricRecord]]
     quality_frame: Callable[[], pd.DataFrame]
     """The columns quality needs, with the labels known so far."""
+    reference_quality: Callable[[], pd.DataFrame] = pd.DataFrame
+    """The reference's target, prediction and probabilities (read only to fit a calibration)."""
 
 
 def prediction_drift_column(spec: MonitorSpec) -> str | None:
@@ -129,20 +140,6 @@ def profile_records(
     return summary + data_quality.check_constraints(view, constraints)
 
 
-def quality_records(spec: MonitorSpec, frame: pd.DataFrame) -> list[MetricRecord]:
-    columns = spec.columns
-    if columns.target is None or columns.prediction is None:
-        return []
-    probability = columns.probability if spec.task is not Task.REGRESSION else None
-    return quality.compute_quality(
-        frame,
-        task=spec.task,
-        target=columns.target,
-        prediction=columns.prediction,
-        probability=probability,
-    )
-
-
 def quality_columns(spec: MonitorSpec) -> list[str]:
     """The columns quality reads: target, prediction and probabilities."""
     columns = spec.columns
@@ -169,17 +166,29 @@ def _drift(spec: MonitorSpec, gathered: Gathered) -> list[MetricRecord]:
     return gathered.drift()
 
 
-def _quality(spec: MonitorSpec, gathered: Gathered) -> list[MetricRecord]:
-    return quality_records(spec, gathered.quality_frame())
+def quality_outcome(spec: MonitorSpec, gathered: Gathered) -> QualityOutcome:
+    """Realised quality of the labelled rows and, for a classifier with probabilities, quality
+    estimated on every row with the reference's calibration (cached by its content hash)."""
+    frame = gathered.quality_frame()
+    outcome = realised_quality(spec, frame)
+    if not estimates_apply(spec):
+        return outcome
+    calibration = reference_calibration(
+        spec,
+        gathered.reference_quality,
+        gathered.reference.path.parent,
+        gathered.reference.content_hash,
+    )
+    return outcome.plus(estimated_quality(spec, frame, calibration))
 
 
 STAGES: tuple[tuple[str, Callable[[MonitorSpec, Gathered], list[MetricRecord]]], ...] = (
     ("schema", _schema),
     ("data_quality", _data_quality),
     ("drift", _drift),
-    ("quality", _quality),
 )
-"""The record-producing stages, in the order a run shows them."""
+"""The record-producing stages, in the order a run shows them; quality comes last, with its
+counts (``quality_outcome``)."""
 
 
 def run_stages(
@@ -189,6 +198,8 @@ def run_stages(
     records = [row_count_record(gathered.rows)]
     for name, stage in STAGES:
         records += clock.run(name, partial(stage, spec, gathered))
+    quality = clock.run("quality", partial(quality_outcome, spec, gathered))
+    records += quality.records
     written, report_rows = None, None
     if report_path is not None and gathered.rows:
         settings = spec.drift
@@ -203,7 +214,7 @@ def run_stages(
         written, report_rows = info.path, info.current_rows_used
     return WindowEvaluation(
         records, gathered.rows, gathered.profile_path, written, report_rows, gathered.reference,
-        clock.timings,
+        clock.timings, quality.counts,
     )  # fmt: skip
 
 

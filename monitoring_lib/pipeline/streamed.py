@@ -19,7 +19,14 @@ import pandas as pd
 
 from monitoring_lib.io.artifacts import model_folder
 from monitoring_lib.io.loading import load_labels, prediction_columns
-from monitoring_lib.io.sources import SourceError, count_rows, describe, iter_source, window_filter
+from monitoring_lib.io.sources import (
+    SourceError,
+    count_rows,
+    describe,
+    iter_source,
+    read_all,
+    window_filter,
+)
 from monitoring_lib.metrics import profiling
 from monitoring_lib.metrics.drift.streamed import ColumnReader, compute_drift_streamed
 from monitoring_lib.pipeline.stages import (
@@ -296,6 +303,9 @@ def evaluate_window_streamed(
             budget_mb=spec.memory.budget_mb,
         ),
         quality_frame=passes.kept_columns,
+        reference_quality=lambda: read_all(
+            iter(ref_read(quality_columns(spec))), quality_columns(spec)
+        ),
     )
     report = folder / "reports" / f"{label}.html" if write_report else None
     return run_stages(spec, gathered, clock, report)

@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitoring_lib import demo_data
 from monitoring_lib.io.loading import load_reference, load_window
+from monitoring_lib.metrics.quality.counts import ClassificationCounts, counts_from_json
 from monitoring_lib.pipeline.evaluate import evaluate_window
 from monitoring_lib.pipeline.late_labels import refresh_labels
 from monitoring_lib.pipeline.persist import persist_evaluation
 from monitoring_lib.records import Metric
-from monitoring_lib.store.models import ReferenceProfile, Run
+from monitoring_lib.store.models import QualityCount, ReferenceProfile, Run
 from monitoring_lib.store.repository import RunInfo, model_id, window_metrics
 from monitoring_lib.windows import window_starting_on
 from tests.credit_world import ZONE, credit_spec, reveal_all_labels, write_project
@@ -99,3 +100,56 @@ def test_reference_profile_location_is_stored(
     assert len(rows) == 1  # two windows, one reference content
     assert rows[0].uri.startswith("file://")
     assert Path(rows[0].uri.removeprefix("file://")).is_file()
+
+
+def stored_counts(sessions: sessionmaker[Session]) -> dict[tuple[datetime, str], QualityCount]:
+    with sessions() as session:
+        rows = session.execute(select(QualityCount)).scalars().all()
+        session.expunge_all()
+    return {(row.window_start, row.kind): row for row in rows}
+
+
+def test_counts_are_stored_and_late_labels_rescore_the_realised_ones(
+    scored_project: Path, pg_sessions: sessionmaker[Session]
+) -> None:
+    before = stored_counts(pg_sessions)
+    assert sorted({kind for _, kind in before}) == ["expected", "realised"]
+    assert len(before) == 2 * len(DAYS)
+    for (start, kind), row in before.items():
+        counts = counts_from_json(row.counts)
+        assert isinstance(counts, ClassificationCounts)
+        assert counts.expected is (kind == "expected")
+        assert row.rows == pytest.approx(200 if kind == "realised" else 600)
+        assert counts.rows == pytest.approx(row.rows)
+
+    reveal_all_labels(scored_project)
+    refresh_labels(credit_spec(scored_project), pg_sessions)
+    after = stored_counts(pg_sessions)
+
+    assert set(after) == set(before)
+    for key, row in after.items():
+        if key[1] == "realised":
+            assert row.rows == 600
+        else:
+            assert row.counts == before[key].counts  # estimation does not read labels
+
+
+def test_estimated_quality_is_stored_with_its_interval(
+    scored_project: Path, pg_sessions: sessionmaker[Session]
+) -> None:
+    with pg_sessions() as session:
+        model = model_id(session, "credit-default")
+        assert model is not None
+        start = window_starting_on(DAYS[0], timedelta(days=1), ZONE).start
+        records = {r.key: r for r in window_metrics(session, model, start)}
+    realised = records[(Metric.ACCURACY, "", "")]
+    for metric in (Metric.ESTIMATED_ACCURACY, Metric.ESTIMATED_ROC_AUC, Metric.ESTIMATED_F1):
+        estimate = records[(metric, "", "")]
+        assert estimate.value is not None, estimate.details
+        assert estimate.details["ci_lower"] <= estimate.value <= estimate.details["ci_upper"]
+        assert estimate.details["rows"] == 600  # every row, labelled or not
+        assert estimate.details["calibration"]["1"] in ("none", "sigmoid", "isotonic")
+    # the credit world's probabilities are the true ones: the estimate sits near the realised value
+    assert abs(records[(Metric.ESTIMATED_ACCURACY, "", "")].value - realised.value) < 0.06
+    assert realised.details["ci_method"] == "wilson"
+    assert realised.details["ci_lower"] < realised.value < realised.details["ci_upper"]

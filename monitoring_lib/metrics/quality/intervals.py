@@ -98,4 +98,7 @@ def wilson_bounds(successes: float, rows: float, level: float) -> tuple[float, f
     share, spread = successes / rows, z * z / rows
     centre = (share + spread / 2) / (1 + spread)
     half = z * math.sqrt(share * (1 - share) / rows + spread / (4 * rows)) / (1 + spread)
-    return max(centre - half, 0.0), min(centre + half, 1.0)
+    # At 0 or all successes the bound is exactly 0 or 1; rounding must not leave the value outside.
+    lower = 0.0 if successes <= 0 else max(centre - half, 0.0)
+    upper = 1.0 if successes >= rows else min(centre + half, 1.0)
+    return lower, upper
