@@ -21,7 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from monitoring_lib.metrics.quality.counts import QualityCounts, label_strings
+from monitoring_lib.metrics.quality.counts import (
+    EXPECTED,
+    REALISED,
+    QualityCounts,
+    label_strings,
+)
 from monitoring_lib.metrics.quality.estimation import (
     Calibration,
     calibration_from_json,
@@ -35,10 +40,6 @@ from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec.base import Task
 from monitoring_lib.spec.monitor import MonitorSpec
 
-REALISED = "realised"
-"""Kind of the counts of labelled rows."""
-EXPECTED = "expected"
-"""Kind of the counts expected from calibrated probabilities, over every row."""
 ESTIMATED_METRICS = (
     Metric.ESTIMATED_ACCURACY,
     Metric.ESTIMATED_PRECISION,
@@ -50,6 +51,9 @@ MIN_ROWS = 30
 """Fewest rows a window's (or a reference's) quality is computed on, as for realised quality."""
 POSITIVE = "1"
 """The positive class of a binary model, as realised quality takes it (``pos_label=1``)."""
+
+
+__all__ = ["EXPECTED", "REALISED", "QualityOutcome", "estimated_quality", "realised_quality"]
 
 
 @dataclass(frozen=True)

@@ -51,9 +51,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from monitoring_lib.durations import format_duration
+from monitoring_lib.policy.pooling import pool_statistics
+from monitoring_lib.policy.sequential import evaluate_sequential
 from monitoring_lib.policy.thresholds import (
     Level,
+    PooledKey,
     WindowMetrics,
     beyond,
     recent_breaches,
@@ -63,124 +65,28 @@ from monitoring_lib.policy.thresholds import (
     threshold_level,
     usable_value,
 )
+from monitoring_lib.policy.verdicts import (
+    Evaluation,
+    RuleResult,
+    RuleState,
+    SequentialState,
+    cooldown_hold,
+    no_verdict,
+)
 from monitoring_lib.records import MetricRecord
-from monitoring_lib.spec.base import Decision, Severity
+from monitoring_lib.spec.base import Decision
 from monitoring_lib.spec.policy import (
+    CusumThreshold,
     Direction,
     MetricKey,
     PolicySpec,
     Rule,
 )
 
-
-@dataclass(frozen=True)
-class RuleState:
-    """What the previous evaluations tell about one rule."""
-
-    firing_since: datetime | None = None
-    """Start of the window the current firing began in; None when not firing."""
-    last_action_at: datetime | None = None
-    """Start of the last window in which the rule acted (alert, retrain or rollback)."""
-    last_action: Decision = Decision.NONE
-    last_severity: Severity | None = None
-    """The severity the rule last acted with."""
-
-    @property
-    def firing(self) -> bool:
-        return self.firing_since is not None
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    """One rule's verdict on one window, with a reason a person can read in Slack."""
-
-    rule: str
-    key: MetricKey
-    value: float | None
-    threshold: float | None
-    clear_threshold: float | None
-    breached: bool
-    firing: bool
-    cleared: bool
-    in_cooldown: bool
-    severity: Severity
-    action: Decision
-    """The action the rule names."""
-    decision: Decision
-    """The action it takes in this window (NONE when held back, not firing or superseded)."""
-    firing_since: datetime | None
-    reason: str
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """The policy's verdict on one window: the strongest rule decision, and why."""
-
-    window_start: datetime
-    decision: Decision
-    severity: Severity | None
-    """The highest severity among firing rules; None when nothing fires."""
-    results: tuple[RuleResult, ...]
-    reasons: tuple[str, ...]
-
-    def result(self, rule: str) -> RuleResult:
-        return next(r for r in self.results if r.rule == rule)
-
-
-def _cooldown_hold(
-    rule: Rule,
-    policy: PolicySpec,
-    window_start: datetime,
-    previous: RuleState,
-    state: Mapping[str, RuleState],
-) -> str | None:
-    """Why a firing rule may not act in this window, if a cooldown holds it back."""
-    own = rule.cooldown if rule.cooldown is not None else policy.cooldown
-    last = previous.last_action_at
-    if last is not None and window_start < last + own:
-        return (
-            f"held back: this rule last acted ({previous.last_action}) at {shown_time(last)} and "
-            f"its cooldown of {format_duration(own)} runs until {shown_time(last + own)}"
-        )
-    model_wide = {
-        Decision.RETRAIN: policy.retrain_cooldown,
-        Decision.ROLLBACK: policy.rollback_cooldown,
-    }
-    if rule.action not in model_wide:
-        return None
-    times = [s.last_action_at for s in state.values() if s.last_action is rule.action]
-    last = max((t for t in times if t is not None), default=None)
-    limit = model_wide[rule.action]
-    if last is not None and window_start < last + limit:
-        return (
-            f"held back: the model's last {rule.action} was at {shown_time(last)} and the "
-            f"{rule.action} cooldown of {format_duration(limit)} runs until "
-            f"{shown_time(last + limit)}"
-        )
-    return None
-
-
-def _no_verdict(rule: Rule, previous: RuleState, value: float | None, why: str) -> RuleResult:
-    """A window that tells nothing about the rule: the firing state carries over unchanged."""
-    carry = (
-        f"; still firing since {shown_time(previous.firing_since)}" if previous.firing_since else ""
-    )
-    return RuleResult(
-        rule=rule.name,
-        key=rule.key,
-        value=value,
-        threshold=None,
-        clear_threshold=None,
-        breached=False,
-        firing=previous.firing,
-        cleared=False,
-        in_cooldown=False,
-        severity=rule.severity,
-        action=rule.action,
-        decision=Decision.NONE,
-        firing_since=previous.firing_since,
-        reason=f"[{rule.severity}] {rule.name}: no data: {why}; it neither fires nor clears{carry}",
-    )
+__all__ = [
+    "Baseline", "Evaluation", "RuleResult", "RuleState", "SequentialState", "advance_state",
+    "evaluate", "evaluate_rule", "replay",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -222,15 +128,41 @@ def evaluate_rule(
     history: Sequence[WindowMetrics],
     baseline: Mapping[str, float],
     state: Mapping[str, RuleState],
+    pooled: Mapping[PooledKey, MetricRecord] | None = None,
+    baseline_version: int | None = None,
 ) -> RuleResult:
-    """One rule's verdict on the window starting at ``window_start``."""
+    """One rule's verdict on the window starting at ``window_start``; ``pooled`` holds the
+    window's pooled values, ``baseline_version`` the champion whose ``baseline`` it is."""
     previous = state.get(rule.name, RuleState())
-    value, missing = usable_value(current.get(rule.key))
+    record = WindowMetrics(window_start, current, pooled or {}).record_for(rule)
+    if isinstance(rule.threshold, CusumThreshold):
+        return evaluate_sequential(
+            rule, policy, window_start=window_start, record=record, previous=previous,
+            state=state, baseline=baseline, baseline_version=baseline_version,
+        )  # fmt: skip
+    result = _threshold_rule(rule, policy, window_start, record, history, baseline, state)
+    if rule.pool is None or record is None:
+        return result
+    return replace(result, statistics=pool_statistics(rule, record))
+
+
+def _threshold_rule(
+    rule: Rule,
+    policy: PolicySpec,
+    window_start: datetime,
+    record: MetricRecord | None,
+    history: Sequence[WindowMetrics],
+    baseline: Mapping[str, float],
+    state: Mapping[str, RuleState],
+) -> RuleResult:
+    """A rule with an absolute, baseline or learned threshold (and persistence, hysteresis)."""
+    previous = state.get(rule.name, RuleState())
+    value, missing = usable_value(record)
     if value is None:
-        return _no_verdict(rule, previous, None, f"{subject(rule)} {missing}")
+        return no_verdict(rule, previous, None, f"{subject(rule)} {missing}")
     trigger = threshold_level(rule.threshold, rule, history, baseline)
     if trigger.value is None:
-        return _no_verdict(rule, previous, value, trigger.text)
+        return no_verdict(rule, previous, value, trigger.text)
     clear = (
         threshold_level(rule.clear, rule, history, baseline).value
         if rule.clear is not None
@@ -242,7 +174,7 @@ def evaluate_rule(
     earlier = recent_breaches(rule, history, baseline)
     verdict = _transition(rule, previous, window_start, value, trigger.value, clear_at, earlier)
     firing = verdict.since is not None
-    hold = _cooldown_hold(rule, policy, window_start, previous, state) if firing else None
+    hold = cooldown_hold(rule, policy, window_start, previous, state) if firing else None
     text = _observation(rule, value, trigger, verdict.breached, verdict.breaches)
     text += _outcome(rule, verdict, previous, hold, clear_at)
     return RuleResult(
@@ -319,8 +251,14 @@ def evaluate(
     history: Sequence[WindowMetrics],
     baseline: Mapping[str, float],
     state: Mapping[str, RuleState],
+    pooled: Mapping[PooledKey, MetricRecord] | None = None,
+    baseline_version: int | None = None,
 ) -> Evaluation:
-    """The policy's verdict on one window; ``history`` holds the windows before it, oldest first."""
+    """The policy's verdict on one window; ``history`` holds the windows before it, oldest first.
+
+    ``baseline`` is the champion's (version ``baseline_version``); ``pooled`` the window's
+    pooled values for rules with a ``pool``.
+    """
     if window_start.tzinfo is None:
         raise ValueError("window_start must be timezone-aware")
     results = [
@@ -332,6 +270,8 @@ def evaluate(
             history=history,
             baseline=baseline,
             state=state,
+            pooled=pooled,
+            baseline_version=baseline_version,
         )
         for rule in policy.rules
     ]
@@ -348,6 +288,7 @@ def evaluate(
         severity=max((r.severity for r in results if r.firing), default=None),
         results=tuple(results),
         reasons=tuple(reasons),
+        baseline_version=baseline_version,
     )
 
 
@@ -362,35 +303,54 @@ def advance_state(state: Mapping[str, RuleState], evaluation: Evaluation) -> dic
             last_action_at=evaluation.window_start if acted else before.last_action_at,
             last_action=result.decision if acted else before.last_action,
             last_severity=result.severity if acted else before.last_severity,
+            sequential=result.sequential,
         )
     return after
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A champion's baseline metrics and its version (None: no champion)."""
+
+    metrics: Mapping[str, float]
+    version: int | None = None
 
 
 def replay(
     policy: PolicySpec,
     windows: Sequence[WindowMetrics],
     *,
-    baseline: Mapping[str, float],
+    baseline: Mapping[str, float] | Sequence[Baseline],
     earlier: Sequence[WindowMetrics] = (),
     state: Mapping[str, RuleState] | None = None,
 ) -> list[Evaluation]:
     """Evaluate ``windows`` in order, each seeing the ones before it and the state they left.
 
-    ``earlier`` holds the windows before the first (for learned thresholds and persistence);
-    ``state`` the rule states before it (default: nothing firing, no past actions).
+    ``baseline`` is one champion's metrics for every window, or each window's own ``Baseline``
+    (the champion in force then); ``earlier`` holds the windows before the first (for learned
+    thresholds and persistence); ``state`` the rule states before it (default: nothing firing,
+    no past actions).
     """
+    if isinstance(baseline, Mapping):
+        baselines: Sequence[Baseline] = [Baseline(baseline)] * len(windows)
+    elif len(baseline) != len(windows):
+        raise ValueError(f"{len(baseline)} baselines for {len(windows)} windows")
+    else:
+        baselines = baseline
     seen = [*earlier]
     current_state: Mapping[str, RuleState] = state or {}
     evaluations = []
-    for window in windows:
+    for window, champion in zip(windows, baselines, strict=True):
         history = seen[max(0, len(seen) - policy.history_windows) :]
         evaluation = evaluate(
             policy,
             window_start=window.window_start,
             current=window.records,
             history=history,
-            baseline=baseline,
+            baseline=champion.metrics,
             state=current_state,
+            pooled=window.pooled,
+            baseline_version=champion.version,
         )
         evaluations.append(evaluation)
         current_state = advance_state(current_state, evaluation)

@@ -6,7 +6,6 @@ not) with the rest of that window. Windows are the ones the runs table knows, ol
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -15,7 +14,15 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from monitoring_lib.policy.champions import (
+    ChampionPeriod,
+    champion_at,
+    champion_periods,
+    numeric_metrics,
+)
+from monitoring_lib.policy.pooled_store import with_pooled
 from monitoring_lib.policy.rules import Evaluation, RuleResult, RuleState, evaluate, replay
+from monitoring_lib.policy.sequential import memory_of
 from monitoring_lib.policy.thresholds import WindowMetrics
 from monitoring_lib.records import MetricRecord
 from monitoring_lib.spec.base import Decision, Severity
@@ -90,12 +97,7 @@ def champion_baseline(session: Session, model: int) -> dict[str, float]:
         .join(ModelAlias, ModelAlias.version_id == ModelVersion.id)
         .where(ModelAlias.model_id == model, ModelAlias.alias == CHAMPION)
     )
-    metrics: dict[str, Any] = session.execute(query).scalar_one_or_none() or {}
-    return {
-        name: float(value)
-        for name, value in metrics.items()
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    }
+    return numeric_metrics(session.execute(query).scalar_one_or_none())
 
 
 def _latest_rows(session: Session, model: int, before: datetime, *, acted: bool) -> list[Any]:
@@ -126,18 +128,17 @@ def _latest_rows(session: Session, model: int, before: datetime, *, acted: bool)
 
 def previous_states(session: Session, model: int, before: datetime) -> dict[str, RuleState]:
     """What the stored evaluations before ``before`` tell about each rule."""
-    firing = {
-        row.rule: row.firing_since for row in _latest_rows(session, model, before, acted=False)
-    }
+    latest = {row.rule: row for row in _latest_rows(session, model, before, acted=False)}
     acted = {row.rule: row for row in _latest_rows(session, model, before, acted=True)}
     states = {}
-    for rule in firing.keys() | acted.keys():
-        action = acted.get(rule)
+    for rule in latest.keys() | acted.keys():
+        action, last = acted.get(rule), latest.get(rule)
         states[rule] = RuleState(
-            firing_since=firing.get(rule),
+            firing_since=last.firing_since if last else None,
             last_action_at=action.window_start if action else None,
             last_action=Decision(action.decision) if action else Decision.NONE,
             last_severity=Severity(action.severity) if action and action.severity else None,
+            sequential=memory_of(last.statistics) if last else None,
         )
     return states
 
@@ -160,6 +161,7 @@ def _rule_row(result: RuleResult) -> dict[str, Any]:
         "severity": result.severity.value,
         "action": result.action.value,
         "reasons": [result.reason],
+        "statistics": dict(result.statistics) or None,
     }
 
 
@@ -181,6 +183,7 @@ def _overall_row(evaluation: Evaluation) -> dict[str, Any]:
         "severity": evaluation.severity.value if evaluation.severity else None,
         "action": evaluation.decision.value,
         "reasons": list(evaluation.reasons),
+        "statistics": {"champion_version": evaluation.baseline_version},
     }
 
 
@@ -205,19 +208,45 @@ def write_evaluation(
     session.flush()
 
 
+def window_ends(
+    session: Session, model: int, starts: Sequence[datetime]
+) -> dict[datetime, datetime]:
+    query = select(Run.window_start, Run.window_end).where(
+        Run.model_id == model, Run.window_start.in_(list(starts))
+    )
+    return {start: end for start, end in session.execute(query)}
+
+
+def champion_in_force(session: Session, model: int, window_start: datetime) -> ChampionPeriod:
+    """The champion whose baseline a stored window is judged against (``champions``)."""
+    end = window_ends(session, model, [window_start]).get(window_start, window_start)
+    return champion_at(champion_periods(session, model), end)
+
+
 def decide_stored_window(
     session: Session, model_name: str, policy: PolicySpec, window_start: datetime
 ) -> Evaluation:
-    """Evaluate one stored window against the policy and record the evaluation (no commit)."""
+    """Evaluate one stored window against the policy and record the evaluation (no commit).
+
+    Relative and CUSUM rules compare with the champion in force at the window (for a new
+    window, today's); pooled rules read the stored quality counts of their span.
+    """
     model = require_model_id(session, model_name)
-    current = policy_windows(session, model, policy.metric_keys, [window_start])[0]
+    current = with_pooled(
+        session, model, policy, policy_windows(session, model, policy.metric_keys, [window_start])
+    )[0]
+    champion = champion_in_force(session, model, window_start)
     evaluation = evaluate(
         policy,
         window_start=window_start,
         current=current.records,
-        history=metric_history(session, model, policy, window_start),
-        baseline=champion_baseline(session, model),
+        history=with_pooled(
+            session, model, policy, metric_history(session, model, policy, window_start)
+        ),
+        baseline=champion.metrics,
         state=previous_states(session, model, window_start),
+        pooled=current.pooled,
+        baseline_version=champion.version,
     )
     write_evaluation(session, model, evaluation)
     return evaluation
@@ -235,18 +264,22 @@ def replay_policy(
     """What the policy would have decided for each stored window in [start, end); writes nothing.
 
     Each window sees the ones before it (also those before ``start``, for learned thresholds and
-    persistence), today's champion baseline, and the state its predecessors in the replay left,
-    starting from ``initial_state`` (default: nothing firing, no past actions).
+    persistence), the baseline of the champion in force at it (``Evaluation.baseline_version``
+    says which), and the state its predecessors in the replay left, starting from
+    ``initial_state`` (default: nothing firing, no past actions).
     """
     model = require_model_id(session, model_name)
     targets = stored_window_starts(session, model, start=start, end=end)
     lead = policy.history_windows
     earlier = stored_window_starts(session, model, end=start, last=lead) if lead else []
     windows = policy_windows(session, model, policy.metric_keys, [*earlier, *targets])
+    windows = with_pooled(session, model, policy, windows)
+    periods = champion_periods(session, model)
+    ends = window_ends(session, model, targets)
     return replay(
         policy,
         windows[len(earlier) :],
-        baseline=champion_baseline(session, model),
+        baseline=[champion_at(periods, ends.get(t, t)).baseline for t in targets],
         earlier=windows[: len(earlier)],
         state=initial_state,
     )

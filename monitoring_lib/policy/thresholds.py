@@ -7,19 +7,23 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from monitoring_lib.records import MetricRecord, MetricStatus
 from monitoring_lib.spec.policy import (
     AbsoluteThreshold,
     AnyThreshold,
     BaselineThreshold,
+    CusumThreshold,
     Direction,
     LearnedThreshold,
     MetricKey,
     Rule,
 )
+
+PooledKey = tuple[MetricKey, timedelta]
+"""A pooled value's key: the metric's key and the span pooled."""
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,20 @@ def threshold_level(
         return Level(spec.value, shown_number(spec.value))
     if isinstance(spec, BaselineThreshold):
         return _relative(spec, rule, baseline)
+    if isinstance(spec, CusumThreshold):
+        return Level(None, "a CUSUM has no threshold of its own per window")
     return _learned(spec, rule, earlier)
 
 
+def baseline_name(metric: str) -> str:
+    """The champion's entry a metric compares with: ``quality.accuracy`` for
+    ``estimated.accuracy`` too (the champion's baseline is realised quality)."""
+    prefix = "estimated."
+    return f"quality.{metric.removeprefix(prefix)}" if metric.startswith(prefix) else metric
+
+
 def _relative(spec: BaselineThreshold, rule: Rule, baseline: Mapping[str, float]) -> Level:
-    name = spec.baseline_metric or rule.metric
+    name = spec.baseline_metric or baseline_name(rule.metric)
     base = baseline.get(name)
     if base is None or not math.isfinite(base):
         return Level(None, f"no champion baseline for {name}")
@@ -80,7 +93,7 @@ def _relative(spec: BaselineThreshold, rule: Rule, baseline: Mapping[str, float]
 
 
 def _learned(spec: LearnedThreshold, rule: Rule, earlier: Sequence[WindowMetrics]) -> Level:
-    recent = (usable_value(w.records.get(rule.key))[0] for w in earlier[-spec.window :])
+    recent = (usable_value(w.record_for(rule))[0] for w in earlier[-spec.window :])
     values = [v for v in recent if v is not None]
     if len(values) < spec.needed:
         return Level(
@@ -108,7 +121,7 @@ def recent_breaches(
     count = 0
     first = max(0, len(history) - (rule.persistence.windows - 1))
     for index in range(first, len(history)):
-        value = usable_value(history[index].records.get(rule.key))[0]
+        value = usable_value(history[index].record_for(rule))[0]
         threshold = threshold_level(rule.threshold, rule, history[:index], baseline).value
         if value is not None and threshold is not None:
             count += beyond(rule.direction, value, threshold)
@@ -125,7 +138,15 @@ class WindowMetrics:
 
     window_start: datetime
     records: Mapping[MetricKey, MetricRecord]
+    pooled: Mapping[PooledKey, MetricRecord] = field(default_factory=dict)
+    """Pooled values (``policy.pooling``) of the rules with a ``pool``, by key and span."""
 
     @classmethod
     def of(cls, window_start: datetime, records: Iterable[MetricRecord]) -> WindowMetrics:
         return cls(window_start, {record.key: record for record in records})
+
+    def record_for(self, rule: Rule) -> MetricRecord | None:
+        """What ``rule`` judges in this window: its metric's record, or the pooled one."""
+        if rule.pool is not None:
+            return self.pooled.get((rule.key, rule.pool))
+        return self.records.get(rule.key)

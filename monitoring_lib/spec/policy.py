@@ -90,6 +90,37 @@ class LearnedThreshold(Strict):
         return self.min_history or self.window
 
 
+class CusumThreshold(Strict):
+    """A one-sided CUSUM of the metric against the champion's baseline, for small persistent
+    drops: ``threshold: cusum`` (the defaults) or ``{kind: cusum, k: 0.5, h: 6.5}``.
+
+    Each window's value is standardised by its own standard error (``details.se``; for a
+    proportion, the error at the baseline) and accumulated: ``S = max(0, S + z - k)``, with ``z``
+    positive when worse. The rule fires when ``S`` exceeds ``h`` and clears when it falls back
+    to ``clear``; a new champion starts it afresh. The defaults (``policy.cusum``) give about
+    4,250 windows between false alarms for normal z (2,550 daily windows of 165-row accuracy).
+    """
+
+    kind: Literal["cusum"] = "cusum"
+    k: float = Field(default=0.5, ge=0, allow_inf_nan=False)
+    """Allowance, in standard errors: half the smallest drop worth catching quickly."""
+    h: float = Field(default=6.5, gt=0, allow_inf_nan=False)
+    """Decision interval: the statistic above which the rule fires."""
+    clear: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    """The statistic at or below which a firing rule clears; default ``h / 2``."""
+    baseline_metric: str | None = None
+    """The baseline entry to compare with; default: the rule's metric (``quality.*`` for an
+    ``estimated.*`` metric)."""
+
+    @model_validator(mode="after")
+    def _clear_below_h(self) -> CusumThreshold:
+        if self.clear is not None and self.clear >= self.h:
+            raise PydanticCustomError(
+                "threshold", "clear ({c}) must be below h ({h})", {"c": self.clear, "h": self.h}
+            )
+        return self
+
+
 def _threshold_kind(value: Any) -> str | None:
     if isinstance(value, BaseModel):
         return str(getattr(value, "kind", None))
@@ -97,7 +128,8 @@ def _threshold_kind(value: Any) -> str | None:
         return None
     if "kind" in value:
         return str(value["kind"])
-    for keys, kind in ((("value",), "absolute"), (("delta", "ratio"), "baseline")):
+    kinds = ((("value",), "absolute"), (("delta", "ratio"), "baseline"), (("h",), "cusum"))
+    for keys, kind in kinds:
         if any(key in value for key in keys):
             return kind
     return "learned" if "window" in value or "k" in value else None
@@ -106,19 +138,24 @@ def _threshold_kind(value: Any) -> str | None:
 Threshold = Annotated[
     Annotated[AbsoluteThreshold, Tag("absolute")]
     | Annotated[BaselineThreshold, Tag("baseline")]
-    | Annotated[LearnedThreshold, Tag("learned")],
+    | Annotated[LearnedThreshold, Tag("learned")]
+    | Annotated[CusumThreshold, Tag("cusum")],
     Discriminator(
         _threshold_kind,
         custom_error_type="threshold",
         custom_error_message=(
             "expected a number, {value: ...}, {delta: ...} or {ratio: ...} (relative to the "
-            "champion's baseline), or {window: N, k: ...} (learned from history)"
+            "champion's baseline), {window: N, k: ...} (learned from history), or cusum "
+            "({kind: cusum, k: ..., h: ...})"
         ),
     ),
 ]
 
 
-AnyThreshold = AbsoluteThreshold | BaselineThreshold | LearnedThreshold
+AnyThreshold = AbsoluteThreshold | BaselineThreshold | LearnedThreshold | CusumThreshold
+
+POOLED_FAMILIES = ("quality.", "estimated.")
+"""Metrics kept as counts, which ``pool`` can add up over windows."""
 
 
 class Persistence(Strict):
@@ -144,6 +181,7 @@ _THRESHOLD_MODELS: dict[str, type[BaseModel]] = {
     "absolute": AbsoluteThreshold,
     "baseline": BaselineThreshold,
     "learned": LearnedThreshold,
+    "cusum": CusumThreshold,
 }
 
 
@@ -182,6 +220,46 @@ def _clear_conflict(direction: Direction, trigger: Any, clear: Any) -> str | Non
     return None
 
 
+def _sequential_problem(rule: Rule) -> str | None:
+    """A CUSUM keeps its own state: it takes no persistence, no clear threshold, no pool."""
+    if isinstance(rule.clear, CusumThreshold):
+        return "clear: a CUSUM is a trigger; its own 'clear' sets where it clears"
+    if not isinstance(rule.threshold, CusumThreshold):
+        return None
+    if not rule.metric.startswith(POOLED_FAMILIES):
+        return (
+            f"threshold: a CUSUM needs a standard error, which {rule.metric} has not "
+            "(quality.* and estimated.* metrics carry one)"
+        )
+    if rule.clear is not None:
+        return "clear: a CUSUM rule clears on its statistic: set threshold.clear instead"
+    if rule.persistence != Persistence():
+        return "persistence: a CUSUM accumulates evidence over windows by itself"
+    if rule.pool is not None:
+        return "pool: a CUSUM already adds windows up; pooled windows would overlap"
+    return None
+
+
+def _pool_problem(rule: Rule) -> str | None:
+    if rule.pool is None:
+        return None
+    if not rule.metric.startswith(POOLED_FAMILIES) or rule.segment:
+        where = f"{rule.metric} (segment {rule.segment})" if rule.segment else rule.metric
+        return (
+            f"pool: {where} is not kept as counts; quality.* and estimated.* metrics of the "
+            "whole window can be pooled"
+        )
+    if rule.pool <= timedelta(0):
+        return "pool: the span must be positive, e.g. 7d"
+    learned = [t for t in (rule.threshold, rule.clear) if isinstance(t, LearnedThreshold)]
+    if learned:
+        return (
+            "pool: a learned threshold learns from single windows; use an absolute or a "
+            "baseline threshold with a pool"
+        )
+    return None
+
+
 class Rule(Strict):
     """One watched metric, its threshold and what to do when it fires."""
 
@@ -207,16 +285,22 @@ class Rule(Strict):
     """Least time between two actions of this rule; default: the policy's ``cooldown``."""
     action: Decision = Decision.ALERT
     """none, alert, retrain or rollback."""
+    pool: Duration | None = None
+    """Judge the metric over the labelled rows of every window in this span (e.g. ``7d``)
+    together, exactly: quality and estimated metrics only, with absolute or baseline thresholds."""
 
     @field_validator("threshold", "clear", mode="before")
     @classmethod
     def _number_is_absolute(cls, value: Any) -> Any:
+        if value == "cusum":
+            return {"kind": "cusum"}
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
         return {"kind": "absolute", "value": value} if is_number else value
 
     @model_validator(mode="after")
     def _clear_on_the_good_side(self) -> Rule:
         problem = _clear_conflict(self.direction, self.threshold, self.clear)
+        problem = problem or _sequential_problem(self) or _pool_problem(self)
         if problem:
             raise PydanticCustomError("policy_rule", "{problem}", {"problem": problem})
         return self

@@ -240,6 +240,18 @@ def _log_loss_terms(
 
 QualityCounts = ClassificationCounts | RegressionCounts
 
+REALISED = "realised"
+"""The stored kind of counts of labelled rows (``quality.*`` metrics)."""
+EXPECTED = "expected"
+"""The stored kind of counts expected from calibrated probabilities (``estimated.*`` metrics)."""
+
+
+def kind_of_metric(metric: str) -> str | None:
+    """Which kind of counts a metric comes from; None for a metric not kept as counts."""
+    if metric.startswith("quality."):
+        return REALISED
+    return EXPECTED if metric.startswith("estimated.") else None
+
 
 def _embed(values: FloatArray, source: Sequence[str], target: Sequence[str]) -> FloatArray:
     """``values`` indexed by ``source`` labels on every axis, placed in ``target``'s index."""
