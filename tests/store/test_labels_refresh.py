@@ -115,7 +115,7 @@ def test_counts_are_stored_and_late_labels_rescore_the_realised_ones(
     before = stored_counts(pg_sessions)
     assert sorted({kind for _, kind in before}) == ["expected", "realised"]
     assert len(before) == 2 * len(DAYS)
-    for (start, kind), row in before.items():
+    for (_start, kind), row in before.items():
         counts = counts_from_json(row.counts)
         assert isinstance(counts, ClassificationCounts)
         assert counts.expected is (kind == "expected")

@@ -173,7 +173,9 @@ def test_accuracy_carries_wilsons_interval_and_the_counts_are_kept() -> None:
     assert accuracy.details["ci_method"] == "wilson"
     assert accuracy.details["denominator_rows"] == len(labelled)
     low, high = sk_wilson(correct, len(labelled))
-    assert (accuracy.details["ci_lower"], accuracy.details["ci_upper"]) == pytest.approx((low, high))
+    assert (accuracy.details["ci_lower"], accuracy.details["ci_upper"]) == pytest.approx(
+        (low, high)
+    )
     counts = quality.counts
     assert isinstance(counts, ClassificationCounts)
     assert counts.rows == len(labelled)
