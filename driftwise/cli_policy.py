@@ -87,26 +87,65 @@ def _number(value: float | None) -> str:
     return "—" if value is None else f"{value:.4g}"
 
 
+def _statistic(result: RuleResult) -> str:
+    """A CUSUM's statistic against h, or a pooled value's span and rows; '' for other rules."""
+    stats = result.statistics
+    if stats.get("kind") == "cusum":
+        z = stats.get("z")
+        shown_z = f", z {z:+.2f}" if isinstance(z, int | float) else ""
+        return f"CUSUM {stats['statistic']:.3g} / h {stats['h']:g}{shown_z}"
+    if stats.get("kind") == "pool":
+        rows = stats.get("pooled_rows")
+        shown_rows = f"{rows:,.0f} rows, " if isinstance(rows, int | float) else ""
+        return f"{stats['pool']} pool: {shown_rows}{stats['pooled_windows']} windows"
+    return ""
+
+
 def _table(evaluations: list[Evaluation], zone: str, show_all: bool) -> Table:
+    """One row per rule that breached, fired or cleared (every rule with ``show_all``); the
+    statistic column appears when a CUSUM or pooled rule is in the policy."""
     table = Table(title="Policy replay (nothing written, nothing acted on)", show_lines=False)
-    for name in ("window", "rule", "value", "threshold", "fired", "action"):
-        table.add_column(name, no_wrap=name != "rule", overflow="fold")
+    sequential = any(r.statistics for e in evaluations for r in e.results)
+    columns = ("window", "rule", "value", "threshold", *(("statistic",) if sequential else ()))
+    for name in (*columns, "fired", "action"):
+        table.add_column(name, no_wrap=name not in ("rule", "statistic"), overflow="fold")
     table.add_column("reason", ratio=1)
     for evaluation in evaluations:
         label = _label(evaluation.window_start, zone)
         for result in evaluation.results:
             if show_all or result.breached or result.firing or result.cleared:
                 action = "" if result.decision == "none" else str(result.decision)
+                statistic = (_statistic(result),) if sequential else ()
                 table.add_row(
                     label,
                     result.rule,
                     _number(result.value),
                     _number(result.threshold),
+                    *statistic,
                     _fired(result),
                     action,
                     Text(result.reason),  # plain text: '[high]' is not rich markup
                 )
     return table
+
+
+def champion_periods_text(evaluations: list[Evaluation], zone: str) -> str:
+    """Which champion's baseline each stretch of windows was judged against."""
+    parts: list[str] = []
+    start = 0
+    for index in range(1, len(evaluations) + 1):
+        if index < len(evaluations) and (
+            evaluations[index].baseline_version == evaluations[start].baseline_version
+        ):
+            continue
+        first = _label(evaluations[start].window_start, zone)
+        last = _label(evaluations[index - 1].window_start, zone)
+        span = first if first == last else f"{first} .. {last}"
+        version = evaluations[start].baseline_version
+        who = "no champion" if version is None else f"champion v{version}"
+        parts.append(f"{who} for {span}")
+        start = index
+    return "baselines: " + "; ".join(parts)
 
 
 @policy_app.command("replay")
@@ -156,6 +195,7 @@ def replay(
         console.print(f"{spec.name}: no stored windows between {first} and {last}")
         return
     console.print(_table(evaluations, zone, show_all))
+    console.print(champion_periods_text(evaluations, zone), highlight=False)
     decisions = Counter(str(e.decision) for e in evaluations if e.decision != "none")
     summary = ", ".join(f"{name} x{count}" for name, count in sorted(decisions.items())) or "none"
     console.print(

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+import yaml
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
+from driftwise import cli_policy
 from monitoring_lib.actions.log import ActionKind, ActionStatus, record_action
 from monitoring_lib.metrics.quality.counts import classification_counts
 from monitoring_lib.metrics.quality.values import find, quality_values
@@ -199,3 +203,43 @@ def test_a_pooled_rule_reads_the_stored_counts_of_its_span(
     assert stored[-1] is not None
     assert stored[-1]["pool"] == "7d"
     assert stored[-1]["ci_lower"] < live[-1].result("weekly-accuracy").value
+
+
+def test_cli_replay_shows_statistics_and_the_champion_of_each_stretch(
+    pg_sessions: sessionmaker[Session],
+    pg_engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add_version(pg_sessions, 1, 0.94)
+    for day in range(6):
+        store_day(pg_sessions, day, 0.88)
+    add_version(pg_sessions, 2, 0.90)
+    promote(pg_sessions, T0 + 3 * DAY + timedelta(hours=1), old=1, new=2)
+    weekly = {**CUSUM, "name": "weekly", "threshold": 0.95, "pool": "3d"}
+    spec = {
+        "name": MODEL,
+        "task": "binary",
+        "sources": {"predictions": {"path": "log.parquet"}, "reference": {"path": "ref.parquet"}},
+        "columns": {"timestamp": "ts", "id": "id", "numerical": ["income"], "prediction": "pred"},
+        "policy": {"rules": [CUSUM, weekly]},
+    }
+    path = tmp_path / "credit.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    monkeypatch.setenv(
+        "DRIFTWISE_DATABASE_URL", pg_engine.url.render_as_string(hide_password=False)
+    )
+    monkeypatch.setattr(cli_policy.console, "width", 260)
+
+    result = CliRunner().invoke(
+        cli_policy.policy_app, ["replay", str(path), "--start", "2024-05-01", "--end", "2024-05-07"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "CUSUM 6.5 / h 6.5, z +" in result.output  # fired on the first 0.88 day, capped at h
+    assert "3d pool: 495 rows, 3 windows" in result.output
+    flat = result.output.replace("\n", "")
+    assert (
+        "baselines: champion v1 for 2024-05-01 .. 2024-05-03; champion v2 for 2024-05-04 .. "
+        "2024-05-06" in flat
+    )
