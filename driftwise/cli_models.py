@@ -1,7 +1,10 @@
-"""`driftwise models ...`: the built-in registry's versions, and vouching for a version's file."""
+"""`driftwise models ...`: the built-in registry's versions, vouching for a version's file, and
+the serving model as champion."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -81,3 +84,62 @@ def trust(
     except (UnknownModelError, UnknownVersionError, OSError) as error:
         raise _fail(str(error)) from None
     console.print(f"{escape(model)} v{version}: sha256 {digest} registered", highlight=False)
+
+
+@models_app.command("register")
+def register(
+    spec_path: Annotated[
+        Path, typer.Argument(metavar="SPEC", help="The monitor spec (YAML).", show_default=False)
+    ],
+    replace: Annotated[
+        bool,
+        typer.Option(help="Make the serving model the champion even if a champion exists."),
+    ] = False,
+    url: UrlOption = None,
+) -> None:
+    """Register the model whose predictions are in the log as the champion (an external version:
+    its baseline from the reference's own predictions and outcomes). Monitor runs do it by
+    themselves at a model's first run; this does it ahead of them, or after a change of model."""
+    from monitoring_lib.actions.external import (
+        can_register,
+        reference_scores,
+        register_serving_model,
+        versions_summary,
+    )
+    from monitoring_lib.actions.registry import CHAMPION
+    from monitoring_lib.actions.store_registry import StoreRegistry
+    from monitoring_lib.io.sources import SourceError
+    from monitoring_lib.settings import DriftwiseSettings
+    from monitoring_lib.spec.monitor import SpecError, load_spec
+    from monitoring_lib.store.engine import SchemaNotCurrentError, open_store
+    from monitoring_lib.store.repository import ensure_model, require_model_id
+
+    try:
+        spec = load_spec(spec_path)
+    except SpecError as error:
+        raise _fail("\n".join(error.problems)) from None
+    if not can_register(spec):
+        raise _fail(f"{spec_path}: columns.prediction and columns.target are both needed")
+    settings = DriftwiseSettings()
+    try:
+        with open_store(url or settings.store_url).begin() as session:
+            ensure_model(session, spec.name, spec.task.value)
+            require_model_id(session, spec.name, lock=True)
+            registry = StoreRegistry(session, settings.artifacts)
+            champion = registry.get_alias(spec.name, CHAMPION)
+            if champion is not None and not replace:
+                raise _fail(
+                    f"{spec.name}: v{champion} is the champion already; pass --replace to make "
+                    "the serving model the champion instead"
+                )
+            version = register_serving_model(
+                registry, spec, reference_scores(spec), now=datetime.now(UTC), how="by hand"
+            )
+            lines = versions_summary(registry, spec.name)
+    except (SchemaNotCurrentError, SourceError) as error:
+        raise _fail(str(error)) from None
+    console.print(
+        escape(f"{spec.name}: the serving model is v{version}, the champion"), highlight=False
+    )
+    for line in lines:
+        console.print(escape(f"  {line}"), highlight=False)

@@ -20,7 +20,7 @@ from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec.monitor import MonitorSpec, load_spec
 from monitoring_lib.store.repository import RunInfo
 from monitoring_lib.windows import Window, resolve_window
-from tasks.actions import mark_good_task
+from tasks.actions import mark_good_task, register_serving_model_task
 from tasks.artifacts import publish_artifacts_task
 from tasks.monitoring import (
     count_rows_task,
@@ -130,6 +130,7 @@ def _monitor_window(
             spec, data, reference, settings.artifacts, params.write_report
         )
 
+    register_serving_model_task(spec, runtime.flow_run.scheduled_start_time or window.end)
     run = RunInfo(
         status="succeeded",
         started_at=started,

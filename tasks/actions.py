@@ -10,6 +10,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from monitoring_lib.actions import steps
+from monitoring_lib.actions.external import register_if_no_champion
 from monitoring_lib.actions.gate import GateResult, PromotionDecision
 from monitoring_lib.actions.log import ActionStatus, finish_action
 from monitoring_lib.actions.promotion import apply_promotion
@@ -145,3 +146,18 @@ def mark_good_task(spec: MonitorSpec, now: datetime) -> int | None:
     """A champion that served a whole rollback period without a critical finding becomes 'good'."""
     with store_sessions().begin() as session:
         return steps.mark_champion_good(session, model_registry(session), spec, now)
+
+
+@task(
+    name="register the serving model", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10]
+)
+def register_serving_model_task(spec: MonitorSpec, now: datetime) -> int | None:
+    """At the model's first run, the model whose predictions are in the log becomes the
+    champion (an external version, its baseline from the reference); later runs do nothing."""
+    with store_sessions().begin() as session:
+        version = register_if_no_champion(session, model_registry(session), spec, now=now)
+    if version is not None:
+        get_run_logger().info(
+            "%s: the serving model is registered as v%s, the first champion", spec.name, version
+        )
+    return version

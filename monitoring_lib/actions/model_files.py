@@ -35,10 +35,15 @@ JOBLIB = "joblib"
 FORMATS = (SKOPS, JOBLIB)
 """File formats, also the file name suffixes: ``v3-1a2b3c4d.skops``."""
 
-BUILT_IN_TRUSTED = ("numpy.dtype", "monitoring_lib.example_trainer.as_text")
+BUILT_IN_TRUSTED = (
+    "numpy.dtype",
+    "monitoring_lib.example_trainer.as_text",
+    "monitoring_lib.actions.external.ServingModel",
+)
 """Types skops asks about for the example trainer's pipeline: a NumPy dtype, and the
 module-level function the pipeline calls to turn categories into text (code shipped with
-driftwise, not code from the file)."""
+driftwise, not code from the file); and the marker an external version (the serving model)
+stores instead of a model."""
 
 
 class ModelFileError(RuntimeError):

@@ -7,12 +7,13 @@ Keeping them here leaves ``tasks/`` with logging and retries only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from monitoring_lib.actions.external import is_external, logged_columns, score_against_log
 from monitoring_lib.actions.gate import GateResult, gate
 from monitoring_lib.actions.promotion import champion_to_mark_good
 from monitoring_lib.actions.registry import CHALLENGER, CHAMPION, ModelRegistry
@@ -53,6 +54,7 @@ def training_holdout(
         target=spec.columns.target,
         reference=load_reference(spec) if settings.include_reference else None,
         min_labelled_rows=settings.min_labelled_rows,
+        carry=logged_columns(spec),
     )
     return split_holdout(
         data,
@@ -70,13 +72,19 @@ class Contest:
     """None when there is no champion to compare with."""
     challenger: Scores
     champion_version: int | None
+    basis: str = ""
+    """How the champion was scored, when not by running its model file (the serving model)."""
 
 
 def score_both(
     registry: ModelRegistry, spec: MonitorSpec, challenger: Any, holdout: Holdout
 ) -> Contest:
-    """Both models on the same holdout; the champion is read from the registry."""
+    """Both models on the same holdout; the champion is read from the registry. An external
+    champion (the serving model) is scored from its logged predictions on the holdout rows."""
     version = registry.get_alias(spec.name, CHAMPION)
+    if version is not None and is_external(registry, spec.name, version):
+        served, contender, basis = score_against_log(spec, challenger, holdout)
+        return Contest(served, contender, version, basis)
     champion = registry.load(spec.name, version) if version is not None else None
     x, y, task = holdout.holdout_features, holdout.holdout_target, spec.task.value
     return Contest(
@@ -100,6 +108,8 @@ def register_and_gate(
     """Register the challenger (alias ``challenger``) and record the gate's verdict on it."""
     champion = contest.champion.values if contest.champion else None
     result = gate(champion, contest.challenger.values, settings.metric, settings.margin)
+    if contest.basis:
+        result = replace(result, reasons=(*result.reasons, contest.basis))
     version = registry.register(
         spec.name, challenger, dict(contest.challenger.values), {"source": "retrain"}
     )

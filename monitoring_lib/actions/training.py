@@ -50,6 +50,9 @@ class TrainingSet:
     target: pd.Series
     rows_by_source: dict[str, int]
     """Labelled rows taken from each source ('window 1', ..., 'reference'), for the actions row."""
+    carried: pd.DataFrame | None = None
+    """Columns carried along row by row (the serving model's logged output), NaN where a
+    source lacks them; not features."""
 
 
 def build_training_set(
@@ -59,8 +62,12 @@ def build_training_set(
     target: str,
     reference: pd.DataFrame | None = None,
     min_labelled_rows: int = 2,
+    carry: Sequence[str] = (),
 ) -> TrainingSet:
-    """Labelled rows of the recent windows (then the reference, if given), in the order given."""
+    """Labelled rows of the recent windows (then the reference, if given), in the order given.
+
+    ``carry`` names columns kept beside the features (the logged prediction and probabilities,
+    which the gate scores the serving model from)."""
     sources = [(f"window {index + 1}", frame) for index, frame in enumerate(windows)]
     if reference is not None:
         sources.append(("reference", reference))
@@ -69,7 +76,8 @@ def build_training_set(
         missing = [column for column in [*features, target] if column not in frame.columns]
         if missing:
             raise TrainingDataError(f"{name} lacks the column(s) {missing}")
-        labelled = frame.loc[frame[target].notna(), [*features, target]]
+        kept = [*features, target, *[c for c in carry if c in frame.columns]]
+        labelled = frame.loc[frame[target].notna(), kept]
         counts[name] = len(labelled)
         parts.append(labelled)
     combined = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -78,7 +86,8 @@ def build_training_set(
             f"{len(combined)} labelled rows, fewer than the {min_labelled_rows} required "
             f"(actions.retrain.min_labelled_rows); rows by source: {counts}"
         )
-    return TrainingSet(combined[list(features)], _tidy_target(combined[target]), counts)
+    carried = combined.reindex(columns=list(carry)) if carry else None
+    return TrainingSet(combined[list(features)], _tidy_target(combined[target]), counts, carried)
 
 
 def _tidy_target(target: pd.Series) -> pd.Series:
@@ -98,6 +107,8 @@ class Holdout:
     stratified: bool
     rows_by_source: dict[str, int] = field(default_factory=dict)
     """The training set's labelled rows by source, for the run's log."""
+    holdout_logged: pd.DataFrame | None = None
+    """The carried columns of the holdout rows (same index): the serving model's output."""
 
 
 def split_holdout(
@@ -121,7 +132,9 @@ def split_holdout(
         random_state=seed,
         stratify=target if stratify else None,
     )
-    return Holdout(train_x, train_y, test_x, test_y, stratify, dict(training.rows_by_source))
+    logged = training.carried.loc[test_x.index] if training.carried is not None else None
+    sources = dict(training.rows_by_source)
+    return Holdout(train_x, train_y, test_x, test_y, stratify, sources, logged)
 
 
 def load_trainer(path: str, *, key: str = "actions.retrain.trainer") -> Trainer:

@@ -92,17 +92,26 @@ def test_rollback_without_a_good_version_changes_nothing_and_raises_a_critical_a
 
 
 def test_an_unanswered_approval_means_no_promotion(tmp_path: Path, pg_store: Engine) -> None:
-    spec = write_spec_file(tmp_path, DAYS, extra={"actions": ACTIONS})
+    # The world changed, so a challenger trained on it beats the serving model: only the approval
+    # is missing.
+    retrain = {**ACTIONS["retrain"], "include_reference": False}
+    actions = {**ACTIONS, "retrain": retrain}
+    spec = write_spec_file(tmp_path, DAYS, changed_from=DAYS[0], extra={"actions": actions})
     for day in DAYS:
         monitor_model(
             MonitorParams(
                 spec_path=str(spec), window_date=day, write_report=False, allow_actions=False
             )
         )
+    assert champion(pg_store) == 1  # the serving model, registered at the first run
     result = retrain_model(RetrainParams(spec_path=str(spec), as_of=NOW))
     assert result["status"] == "rejected"
-    assert champion(pg_store) is None
+    assert champion(pg_store) == 1
     with Session(pg_store) as session:
         promote = session.scalars(select(Action).where(Action.kind == "promote")).one()
+        gate = session.scalars(select(Action).where(Action.kind == "gate")).one()
     assert promote.status == "rejected"
     assert promote.decided_by == "timeout"
+    assert gate.status == "promoted"  # the gate passed against the serving model's predictions
+    assert gate.metrics["champion_version"] == 1
+    assert "scored from its logged predictions" in gate.reasons[-1]
