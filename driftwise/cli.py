@@ -223,6 +223,13 @@ def run(
         ),
     ] = None,
     report: Annotated[bool, typer.Option(help="Write the Evidently HTML report.")] = True,
+    use_current_reference: Annotated[
+        bool,
+        typer.Option(
+            help="Rerun a stored window against today's reference even if it was computed "
+            "against another one (otherwise refused)."
+        ),
+    ] = False,
 ) -> None:
     """Run the monitor flow for one window, ad hoc, through Prefect."""
     prepare_prefect()
@@ -230,8 +237,11 @@ def run(
 
     day = date.date() if date else None
     result = monitor_model(
-        MonitorParams(spec_path=str(spec.resolve()), window_date=day, write_report=report)
-    )
+        MonitorParams(
+            spec_path=str(spec.resolve()), window_date=day, write_report=report,
+            use_current_reference=use_current_reference,
+        )
+    )  # fmt: skip
     _print_summaries([result])
     if result.get("report_path"):
         console.print(f"report: {result['report_path']}", highlight=False)
@@ -249,6 +259,10 @@ def backfill(
     ],
     recompute: Annotated[bool, typer.Option(help="Recompute windows already complete.")] = False,
     concurrency: Annotated[int, typer.Option(min=1, max=16, help="Windows computed at once.")] = 2,
+    use_current_reference: Annotated[
+        bool,
+        typer.Option(help="With --recompute: compare old windows with today's reference."),
+    ] = False,
 ) -> None:
     """Compute every window in a date range (idempotent: complete windows are skipped)."""
     prepare_prefect()
@@ -260,6 +274,7 @@ def backfill(
         end=end.date(),
         recompute=recompute,
         concurrency=concurrency,
+        use_current_reference=use_current_reference,
     )
     results = backfill_model(params)
     _print_summaries(results)

@@ -40,6 +40,10 @@ class BackfillParams(BaseModel):
     allow_actions: bool = Field(
         default=False, description="Let windows start retraining or rollback."
     )
+    use_current_reference: bool = Field(
+        default=False,
+        description="Recompute windows against today's reference even if another was in force.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> BackfillParams:
@@ -75,6 +79,7 @@ def backfill_model(params: BackfillParams) -> list[dict[str, Any]]:
                     write_report=params.write_reports,
                     send_alerts=params.send_alerts,
                     allow_actions=params.allow_actions,
+                    use_current_reference=params.use_current_reference,
                 )
             )
             for w in batch

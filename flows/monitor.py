@@ -74,6 +74,13 @@ class MonitorParams(BaseModel):
     allow_actions: bool = Field(
         default=True, description="Start retraining or rollback when the policy decides so."
     )
+    use_current_reference: bool = Field(
+        default=False,
+        description=(
+            "Rerun a stored window against today's reference even if it was computed against "
+            "another (off: such a rerun is refused, so a past verdict is not silently changed)."
+        ),
+    )
 
 
 def window_of(params: MonitorParams, spec: MonitorSpec) -> Window:
@@ -139,8 +146,9 @@ def _monitor_window(
         flow_run_id=str(runtime.flow_run.id or "") or None,
     )
     outcome = persist_window_task(
-        spec, window, run, evaluation, params.send_alerts, runtime.flow_run.ui_url
-    )
+        spec, window, run, evaluation, params.send_alerts, runtime.flow_run.ui_url,
+        params.use_current_reference,
+    )  # fmt: skip
     verdict = outcome.evaluation
     if params.send_alerts and spec.alerts.channels:
         deliver_alerts_task(spec)

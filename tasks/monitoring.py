@@ -10,6 +10,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 from pydantic import SecretStr
 
 from monitoring_lib.alerts.channels.factory import channels_from_settings
@@ -20,6 +21,7 @@ from monitoring_lib.pipeline.alerting import queue_critical_notice
 from monitoring_lib.pipeline.evaluate import evaluate_window
 from monitoring_lib.pipeline.late_labels import refresh_labels
 from monitoring_lib.pipeline.persist import WindowOutcome, persist_window
+from monitoring_lib.pipeline.reruns import ReferenceChangedError
 from monitoring_lib.pipeline.stages import WindowEvaluation
 from monitoring_lib.pipeline.streamed import evaluate_window_streamed, rows_to_evaluate
 from monitoring_lib.settings import DriftwiseSettings
@@ -89,11 +91,17 @@ def evaluate_window_streamed_task(
     return evaluation
 
 
+def _worth_retrying(task: object, task_run: object, state: State) -> bool:
+    """A refused rerun fails the same way every time; anything else may pass next time."""
+    return not isinstance(state.data, ReferenceChangedError)
+
+
 @task(
     name="persist window, evaluate policy",
     cache_policy=NO_CACHE,
     retries=3,
     retry_delay_seconds=[2, 5, 15],
+    retry_condition_fn=_worth_retrying,
 )
 def persist_window_task(
     spec: MonitorSpec,
@@ -102,13 +110,15 @@ def persist_window_task(
     evaluation: WindowEvaluation,
     raise_alerts: bool,
     run_url: str | None,
+    use_current_reference: bool = False,
 ) -> WindowOutcome:
     """One transaction: metrics, profile and report locations, run row, policy verdict, alerts."""
     sessions = store_sessions()
     with sessions.begin() as session:
         outcome = persist_window(
-            session, spec, window, run, evaluation, raise_alerts=raise_alerts, run_url=run_url
-        )
+            session, spec, window, run, evaluation, raise_alerts=raise_alerts, run_url=run_url,
+            use_current_reference=use_current_reference,
+        )  # fmt: skip
     logger = get_run_logger()
     logger.info("persisted %d metrics for %s %s", len(evaluation.records), spec.name, window.label)
     logger.info(

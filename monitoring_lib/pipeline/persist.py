@@ -12,6 +12,7 @@ from monitoring_lib.alerts.outbox import previous_alert_states
 from monitoring_lib.alerts.planning import plan_alerts
 from monitoring_lib.pipeline.alerting import alert_breaches, alert_context
 from monitoring_lib.pipeline.counts_store import store_quality_counts
+from monitoring_lib.pipeline.reruns import check_rerun_reference, record_run_reference
 from monitoring_lib.pipeline.stages import WindowEvaluation
 from monitoring_lib.policy import store as policy_store
 from monitoring_lib.policy.rules import Evaluation
@@ -62,6 +63,7 @@ def persist_evaluation(
     records = [*evaluation.records, *extra_records]
     run_id = replace_window(session, model, window, run, records, profiles, alerts)
     store_quality_counts(session, model, window, run_id, evaluation.quality_counts)
+    record_run_reference(session, run_id, reference.content_hash)
     return run_id
 
 
@@ -83,8 +85,18 @@ def persist_window(
     *,
     raise_alerts: bool = True,
     run_url: str | None = None,
+    use_current_reference: bool = False,
 ) -> WindowOutcome:
-    """Write the window, evaluate the policy on it (and its history), queue the alerts it raises."""
+    """Write the window, evaluate the policy on it (and its history), queue the alerts it raises.
+
+    A rerun computed against another reference than the window's first run is refused
+    (``reruns.ReferenceChangedError``) unless ``use_current_reference``.
+    """
+    reference = evaluation.reference_profile
+    check_rerun_reference(
+        session, spec.name, window, reference.content_hash, reference.row_count,
+        use_current=use_current_reference,
+    )  # fmt: skip
     run_id = persist_evaluation(session, spec, window, run, evaluation)
     session.flush()
     model = require_model_id(session, spec.name)
