@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 
@@ -27,6 +28,8 @@ class WindowSummary:
     decision: str = "none"
     reasons: list[str] = field(default_factory=list)
     report_path: str | None = None
+    quality_detail: list[dict[str, Any]] = field(default_factory=list)
+    """Per quality metric: value and interval, and the estimate before labels (``quality_rows``)."""
 
     @property
     def status(self) -> str:
@@ -79,6 +82,7 @@ def summarize(
         decision=decision,
         reasons=list(reasons),
         report_path=report_path,
+        quality_detail=quality_rows(records),
     )
 
 
@@ -101,12 +105,7 @@ def summary_markdown(summary: WindowSummary, baseline: Mapping[str, float] | Non
         + (", ".join(f"`{c}`" for c in summary.drifted_columns) or "none"),
         f"- failed checks: {', '.join(summary.failed_checks) or 'none'}",
         "",
-        "| quality | value | champion baseline |",
-        "| --- | --- | --- |",
-    ]
-    lines += [
-        f"| {name} | {shown(value)} | {shown(baseline.get(f'quality.{name}'))} |"
-        for name, value in summary.quality.items()
+        *quality_table(summary, baseline),
     ]
     if summary.reasons:
         lines += ["", "**Why:**", *[f"- {reason}" for reason in summary.reasons]]
@@ -137,3 +136,79 @@ def drift_table(records: Sequence[MetricRecord]) -> list[dict[str, str]]:
 
 def _finite(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+# --- quality with intervals, and estimates before labels --------------------------------------
+
+_ESTIMATED = "estimated."
+
+
+def _interval(record: MetricRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {"value": None, "ci_lower": None, "ci_upper": None}
+    details = record.details
+    return {
+        "value": record.value,
+        "ci_lower": _finite(details.get("ci_lower")),
+        "ci_upper": _finite(details.get("ci_upper")),
+        "reason": str(details.get("reason", "")),
+    }
+
+
+def quality_rows(records: Sequence[MetricRecord]) -> list[dict[str, Any]]:
+    """Every dataset-level quality metric of the window with its interval, beside the estimate
+    of the same metric from calibrated probabilities (plain JSON, for the flow's result)."""
+    kept = {
+        r.metric: r
+        for r in records
+        if r.column == "" and r.segment == "" and r.metric.startswith(("quality.", _ESTIMATED))
+    }
+    names = dict.fromkeys(
+        m.removeprefix("quality.").removeprefix(_ESTIMATED) for m in kept
+    )  # realised first, in the stored order
+    return [
+        {
+            "metric": name,
+            **_interval(kept.get(f"quality.{name}")),
+            "estimated": _interval(kept.get(f"{_ESTIMATED}{name}")),
+        }
+        for name in names
+    ]
+
+
+def _with_interval(part: Mapping[str, Any]) -> str:
+    value, low, high = part.get("value"), part.get("ci_lower"), part.get("ci_upper")
+    if value is None:
+        return "—"
+    if low is None or high is None:
+        return shown(value)
+    return f"{shown(value)} ({shown(low)} to {shown(high)})"
+
+
+def quality_table(summary: WindowSummary, baseline: Mapping[str, float]) -> list[str]:
+    """Markdown rows: each metric with its 95% interval and the champion's baseline, and while
+    labels are pending (coverage below 1), the estimate from calibrated probabilities."""
+    pending = summary.label_coverage is None or summary.label_coverage < 1
+    estimates = pending and any(
+        row["estimated"]["value"] is not None for row in summary.quality_detail
+    )
+    head = "| quality | value (95% interval) | champion baseline |"
+    rule = "| --- | --- | --- |"
+    if estimates:
+        head += " estimated before labels (95% interval) |"
+        rule += " --- |"
+    lines = [head, rule]
+    for row in summary.quality_detail:
+        name = row["metric"]
+        champion = shown(baseline.get(f"quality.{name}"))
+        line = f"| {name} | {_with_interval(row)} | {champion} |"
+        if estimates:
+            line += f" {_with_interval(row['estimated'])} |"
+        lines.append(line)
+    if estimates:
+        lines += [
+            "",
+            f"Labels known for {shown(summary.label_coverage, 2)} of the rows: the "
+            "estimates use every row, with probabilities calibrated on the reference.",
+        ]
+    return lines
