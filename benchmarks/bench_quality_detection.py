@@ -1,11 +1,11 @@
 """Detecting a small persistent accuracy drop, and estimating quality before labels.
 
-Part 1 (issue 13): a binary model scored on 165 labelled rows a day at accuracy 0.94, dropping
+Part 1: a binary model scored on 165 labelled rows a day at accuracy 0.94, dropping
 to 0.915 after day 150. For each detector: on how many of 20 seeds it raised a false alarm in
 the 150 unchanged days, on how many it caught the drop within 10 days, and the median delay
 (days from the drop to the alarm; a detector starts afresh after each alarm, as if the alarm
 was handled). On the 20 seeds the CUSUM and the pooled rule run through the real code
-(``quality_stats`` counts, ``quality_values``, ``sequential``); every detector, vectorised on the
+(``counts``, ``quality_values``, the policy's CUSUM rule); every detector, vectorised on the
 daily error counts, gives the rates over many more seeds (and the vectorised CUSUM and pooled
 rule are checked to raise exactly the real code's alarms on the 20 seeds). In-control figures
 come from a Markov chain on the CUSUM statistic (Brook and Evans), exact up to its grid.
@@ -26,21 +26,19 @@ import time
 from collections.abc import Callable
 from contextlib import redirect_stdout
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from scipy.stats import binom
 
-from monitoring_lib.metrics.quality.counts import ClassificationCounts, classification_counts, pool
+from monitoring_lib.metrics.quality.counts import ClassificationCounts, classification_counts
 from monitoring_lib.metrics.quality.estimation import expected_counts, fit_calibration
 from monitoring_lib.metrics.quality.values import find, quality_values
-from monitoring_lib.policy.cusum import (
-    DEFAULT_H,
-    DEFAULT_K,
-    CusumState,
-    cusum_update,
-    in_control_arl,
-)
+from monitoring_lib.policy.cusum import DEFAULT_H, DEFAULT_K, in_control_arl
+from monitoring_lib.policy.pooling import pooled_record
+from monitoring_lib.policy.rules import RuleState, advance_state, evaluate
 from monitoring_lib.records import Metric
+from monitoring_lib.spec.policy import PolicySpec, Rule
 
 ROWS, BEFORE, AFTER = 165, 150, 60
 GOOD, DROPPED = 0.94, 0.915
@@ -48,6 +46,15 @@ FALSE_ALARM_BUDGET = 0.05
 """Calibrated thresholds: the most sensitive one whose chance of a false alarm in 150 days is <=."""
 REFERENCE_ROWS = 5000
 DAYS_15_YEARS = 15 * 365
+START = datetime(2024, 1, 1, tzinfo=UTC)
+ACCURACY_RULE = {"metric": "quality.accuracy", "direction": "below", "action": "alert"}
+CUSUM_POLICY = PolicySpec.model_validate(
+    {"rules": [{**ACCURACY_RULE, "name": "accuracy-cusum", "threshold": "cusum"}]}
+)
+"""The shipped defaults: ``threshold: cusum`` with k and h left out."""
+POOLED_RULE = Rule.model_validate(
+    {**ACCURACY_RULE, "name": "weekly-accuracy", "threshold": 0.93, "pool": "7d"}
+)
 
 
 # ---- detectors on daily error counts (seeds x days), vectorised --------------------------------
@@ -174,22 +181,27 @@ def daily_rows(rng: np.random.Generator, accuracy: float) -> ClassificationCount
 def pipeline_seed(
     seed: int, baseline: float, pooled_limit: float
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """One seed's daily counts, and the alarms of the CUSUM and pooled rules run on them."""
+    """One seed's daily counts, and the alarms of the shipped CUSUM rule (``threshold: cusum``,
+    evaluated by the policy day by day) and of 7-day pooled values (``policy.pooling``)."""
     rng = np.random.default_rng([13, seed])
     days = [daily_rows(rng, GOOD if d < BEFORE else DROPPED) for d in range(BEFORE + AFTER)]
     errors = np.array([c.rows - np.trace(c.confusion) for c in days])
-    state, cusum, pooled, since = CusumState(), [], [], 0
+    starts = [START + d * timedelta(days=1) for d in range(len(days))]
+    state: dict[str, RuleState] = {}
+    champion, cusum, pooled, since = 0, [], [], 0
     for day, counts in enumerate(days):
-        accuracy = find(quality_values(counts), Metric.ACCURACY)
-        step = cusum_update(
-            state, accuracy.value, baseline=baseline, se=accuracy.se_at(baseline), direction="below"
-        )
-        state = CusumState() if step.fired else step.state  # the alarm is handled: start afresh
-        cusum.append(step.fired)
-        window = days[max(since, day - 6) : day + 1]
-        value = (
-            find(quality_values(pool(window)), Metric.ACCURACY).value if len(window) == 7 else None
-        )
+        records = [value.record() for value in quality_values(counts)]
+        evaluation = evaluate(
+            CUSUM_POLICY, window_start=starts[day], current={r.key: r for r in records},
+            history=[], baseline={Metric.ACCURACY.value: baseline}, state=state,
+            baseline_version=champion,
+        )  # fmt: skip
+        fired = evaluation.result("accuracy-cusum").firing_since == starts[day]
+        state = advance_state(state, evaluation)
+        champion += fired  # the alarm is handled (a new champion): the CUSUM starts afresh
+        cusum.append(fired)
+        span = {starts[d]: days[d] for d in range(max(since, day - 6), day + 1)}
+        value = pooled_record(POOLED_RULE, starts[day], span).value if len(span) == 7 else None
         pooled.append(value is not None and value <= pooled_limit + 1e-12)  # 1 - limit / rows
         since = day + 1 if pooled[-1] else since
     return errors, {"cusum": np.array(cusum), "pooled": np.array(pooled)}
