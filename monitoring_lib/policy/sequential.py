@@ -113,7 +113,7 @@ def evaluate_sequential(
         return _carried(rule, previous, value, f"{subject(rule)} has no standard error stored")
     memory = previous.sequential
     fresh = memory is None or memory.champion != baseline_version
-    start = CusumState() if fresh else memory.cusum if memory else CusumState()
+    start = CusumState() if memory is None or fresh else memory.cusum
     step = cusum_update(
         start, value, baseline=base, se=se, direction=rule.direction.value,
         spec=CusumSpec(spec.k, spec.h, spec.clear),
@@ -121,7 +121,7 @@ def evaluate_sequential(
     after = SequentialState(step.state, baseline_version)
     was_firing = previous.firing and not fresh
     firing = step.state.firing
-    since = window_start if step.fired else (previous.firing_since if firing else None)
+    since = window_start if step.fired else (previous.firing_since or window_start)
     hold = cooldown_hold(rule, policy, window_start, previous, state) if firing else None
     text = _observation(rule, value, base, se, step, spec)
     text += _outcome(rule, step, hold, was_firing, previous, fresh and memory is not None)
