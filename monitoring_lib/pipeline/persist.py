@@ -73,7 +73,7 @@ class WindowOutcome:
     evaluation: Evaluation
     alerts_queued: int
     baseline: dict[str, float]
-    """The champion's metrics the relative rules compared against."""
+    """The metrics of the champion in force at the window, which relative rules compared with."""
 
 
 def persist_window(
@@ -112,5 +112,8 @@ def persist_window(
         drafts = plan_alerts(context, firing, cleared, previous, spec.alerts)
         enqueue_alerts(session, model, window, drafts)
     return WindowOutcome(
-        run_id, verdict, len(drafts), policy_store.champion_baseline(session, model)
+        run_id,
+        verdict,
+        len(drafts),
+        policy_store.champion_in_force(session, model, window.start).metrics,
     )
