@@ -2,8 +2,9 @@
 names, statuses and reasons, see ``compute``), each value with its interval, and the counts
 themselves, which the store keeps so that rules can pool windows.
 
-The counts path takes a few milliseconds where a window's Evidently report takes hundreds, and a
-run rescores a week of windows when late labels arrive. ROC AUC is stored exact (scikit-learn's,
+The counts path takes 2-17 ms where a window's Evidently report takes 0.2-0.4 s (1,500 rows,
+``benchmarks/bench_quality_window.py``), and a run rescores a week of windows when late labels
+arrive. ROC AUC is stored exact (scikit-learn's,
 as Evidently's is) with the interval of the binned counts around it; the counts' own binned
 value, within 0.005, is what pooled rules use.
 """
