@@ -151,7 +151,10 @@ def test_sigterm_stops_serve_and_cancels_the_run_in_progress(tmp_path: Path) -> 
 
 
 def test_serve_gives_up_stopping_when_the_api_is_gone(tmp_path: Path) -> None:
-    """Pausing the schedules cannot succeed: serve says so and exits after --stop-timeout."""
+    """Pausing the schedules cannot succeed: serve says so and exits, by --stop-timeout at most.
+
+    Whether the client's requests fail fast (connection refused) or hang until the timeout
+    depends on timing; either way the last line names why the stop was not clean."""
     spec = _spec(tmp_path / "project", "credit-api-gone")
     (home := tmp_path / "prefect").mkdir()
     log = tmp_path / "serve.log"
@@ -165,7 +168,9 @@ def test_serve_gives_up_stopping_when_the_api_is_gone(tmp_path: Path) -> None:
         code = _stop(process, signal.SIGTERM)
     assert code == 1, _tail(log)
     [last_line] = log.read_text().strip().splitlines()[-1:]
-    assert last_line.startswith("error: stopped, but not cleanly (it took longer than 3 s;")
+    assert last_line.startswith("error: stopped, but not cleanly ("), last_line
+    assert "it took longer than 3 s" in last_line or "is the Prefect API reachable?" in last_line
+    assert "some schedules may still be active" in last_line
     assert not group_alive(process)
 
 
