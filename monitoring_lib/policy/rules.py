@@ -160,11 +160,11 @@ def _threshold_rule(
     value, missing = usable_value(record)
     if value is None:
         return no_verdict(rule, previous, None, f"{subject(rule)} {missing}")
-    trigger = threshold_level(rule.threshold, rule, history, baseline)
+    trigger = threshold_level(rule.threshold, rule, history, baseline, window_start)
     if trigger.value is None:
         return no_verdict(rule, previous, value, trigger.text)
     clear = (
-        threshold_level(rule.clear, rule, history, baseline).value
+        threshold_level(rule.clear, rule, history, baseline, window_start).value
         if rule.clear is not None
         else None
     )
@@ -316,6 +316,16 @@ class Baseline:
     version: int | None = None
 
 
+def needed_history(
+    policy: PolicySpec, seen: Sequence[WindowMetrics], window_start: datetime
+) -> list[WindowMetrics]:
+    """The windows of ``seen`` (oldest first) the policy reads for the next window: the last
+    ``history_windows`` and those within ``history_span`` (seasonal thresholds)."""
+    first = max(0, len(seen) - policy.history_windows)
+    since = window_start - policy.history_span
+    return [w for i, w in enumerate(seen) if i >= first or w.window_start >= since]
+
+
 def replay(
     policy: PolicySpec,
     windows: Sequence[WindowMetrics],
@@ -341,7 +351,7 @@ def replay(
     current_state: Mapping[str, RuleState] = state or {}
     evaluations = []
     for window, champion in zip(windows, baselines, strict=True):
-        history = seen[max(0, len(seen) - policy.history_windows) :]
+        history = needed_history(policy, seen, window.window_start)
         evaluation = evaluate(
             policy,
             window_start=window.window_start,

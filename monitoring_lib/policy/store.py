@@ -84,10 +84,24 @@ def metric_history(
     session: Session, model: int, policy: PolicySpec, window_start: datetime
 ) -> list[WindowMetrics]:
     """The stored windows before ``window_start`` that the policy needs, oldest first."""
-    if policy.history_windows == 0:
-        return []
-    starts = stored_window_starts(session, model, end=window_start, last=policy.history_windows)
-    return policy_windows(session, model, policy.metric_keys, starts)
+    return policy_windows(
+        session, model, policy.metric_keys, history_starts(session, model, policy, window_start)
+    )
+
+
+def history_starts(
+    session: Session, model: int, policy: PolicySpec, window_start: datetime
+) -> list[datetime]:
+    """Starts of the stored windows before ``window_start`` the policy reads: the last
+    ``history_windows`` and, for seasonal thresholds, every one within ``history_span``."""
+    last = policy.history_windows
+    starts = (
+        set(stored_window_starts(session, model, end=window_start, last=last)) if last else set()
+    )
+    if policy.history_span:
+        since = window_start - policy.history_span
+        starts.update(stored_window_starts(session, model, start=since, end=window_start))
+    return sorted(starts)
 
 
 def champion_baseline(session: Session, model: int) -> dict[str, float]:
@@ -270,8 +284,7 @@ def replay_policy(
     """
     model = require_model_id(session, model_name)
     targets = stored_window_starts(session, model, start=start, end=end)
-    lead = policy.history_windows
-    earlier = stored_window_starts(session, model, end=start, last=lead) if lead else []
+    earlier = history_starts(session, model, policy, start)
     windows = policy_windows(session, model, policy.metric_keys, [*earlier, *targets])
     windows = with_pooled(session, model, policy, windows)
     periods = champion_periods(session, model)

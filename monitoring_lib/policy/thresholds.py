@@ -59,16 +59,45 @@ def usable_value(record: MetricRecord | None) -> tuple[float | None, str]:
 
 
 def threshold_level(
-    spec: AnyThreshold, rule: Rule, earlier: Sequence[WindowMetrics], baseline: Mapping[str, float]
+    spec: AnyThreshold,
+    rule: Rule,
+    earlier: Sequence[WindowMetrics],
+    baseline: Mapping[str, float],
+    at: datetime | None = None,
 ) -> Level:
-    """The threshold ``spec`` gives for a window preceded by ``earlier`` (oldest first)."""
+    """The threshold ``spec`` gives for the window starting ``at``, preceded by ``earlier``
+    (oldest first); a seasonal learned threshold needs ``at`` to know the window's slot."""
     if isinstance(spec, AbsoluteThreshold):
         return Level(spec.value, shown_number(spec.value))
     if isinstance(spec, BaselineThreshold):
         return _relative(spec, rule, baseline)
     if isinstance(spec, CusumThreshold):
         return Level(None, "a CUSUM has no threshold of its own per window")
+    if spec.seasonal and at is not None:
+        earlier = same_slot(spec.seasonal, at, earlier)
     return _learned(spec, rule, earlier)
+
+
+WEEK_HOURS = 168
+
+
+def same_slot(seasonal: str, at: datetime, earlier: Sequence[WindowMetrics]) -> list[WindowMetrics]:
+    """The windows of ``earlier`` in the same slot of the week as the one starting ``at``.
+
+    Slots are told apart by elapsed time, so no time zone is needed: ``weekday`` keeps windows a
+    whole number of weeks back with days rounded (a 23 h or 25 h DST day keeps local weekdays
+    together); ``hour_of_week`` keeps those 168 h x n back, rounded to the hour (across a DST
+    change the same local hour is one elapsed hour off, so it compares with the hour beside).
+    """
+    unit, period = (
+        (timedelta(days=1), 7) if seasonal == "weekday" else (timedelta(hours=1), WEEK_HOURS)
+    )
+    kept = []
+    for window in earlier:
+        steps = round((at - window.window_start) / unit)
+        if steps > 0 and steps % period == 0:
+            kept.append(window)
+    return kept
 
 
 def baseline_name(metric: str) -> str:
@@ -96,17 +125,19 @@ def _learned(spec: LearnedThreshold, rule: Rule, earlier: Sequence[WindowMetrics
     recent = (usable_value(w.record_for(rule))[0] for w in earlier[-spec.window :])
     values = [v for v in recent if v is not None]
     if len(values) < spec.needed:
+        which = f"same-{spec.seasonal.replace('_', '-')} windows" if spec.seasonal else "windows"
         return Level(
             None,
             f"too little history to learn a threshold: {len(values)} of the last "
-            f"{spec.window} windows have a value, {spec.needed} needed",
+            f"{spec.window} {which} have a value, {spec.needed} needed",
         )
     mean, spread = statistics.fmean(values), max(statistics.stdev(values), spec.min_std)
     above = rule.direction is Direction.ABOVE
     value = mean + spec.k * spread if above else mean - spec.k * spread
     how = f"{'+' if above else '-'} {shown_number(spec.k)} std {shown_number(spread)}"
+    which = f"same-{spec.seasonal.replace('_', '-')} windows" if spec.seasonal else "windows"
     return Level(
-        value, f"{shown_number(value)} (mean {shown_number(mean)} {how} over {len(values)} windows)"
+        value, f"{shown_number(value)} (mean {shown_number(mean)} {how} over {len(values)} {which})"
     )
 
 
@@ -122,7 +153,8 @@ def recent_breaches(
     first = max(0, len(history) - (rule.persistence.windows - 1))
     for index in range(first, len(history)):
         value = usable_value(history[index].record_for(rule))[0]
-        threshold = threshold_level(rule.threshold, rule, history[:index], baseline).value
+        at = history[index].window_start
+        threshold = threshold_level(rule.threshold, rule, history[:index], baseline, at).value
         if value is not None and threshold is not None:
             count += beyond(rule.direction, value, threshold)
     return count

@@ -74,6 +74,10 @@ class LearnedThreshold(Strict):
     """Fewest past windows with a value before the threshold is trusted; default: ``window``."""
     min_std: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     """A floor on the standard deviation, so a flat history does not make every wiggle a breach."""
+    seasonal: Literal["weekday", "hour_of_week"] | None = None
+    """Learn only from windows in the same slot of the week, so a weekly pattern is not a breach:
+    ``weekday`` (daily windows: the same weekday) or ``hour_of_week`` (sub-day windows: the same
+    hour of the week). ``window`` then counts those windows (``window: 4``: the last 4 Mondays)."""
 
     @model_validator(mode="after")
     def _history_fits(self) -> LearnedThreshold:
@@ -88,6 +92,11 @@ class LearnedThreshold(Strict):
     @property
     def needed(self) -> int:
         return self.min_history or self.window
+
+    @property
+    def span(self) -> timedelta:
+        """How far back a seasonal threshold reaches: ``window`` weeks and the week this is in."""
+        return timedelta(weeks=self.window + 1) if self.seasonal else timedelta(0)
 
 
 class CusumThreshold(Strict):
@@ -359,6 +368,18 @@ class PolicySpec(Strict):
             ]
             needed = max(needed, max(learned, default=0) + rule.persistence.windows - 1)
         return needed
+
+    @property
+    def history_span(self) -> timedelta:
+        """How far back seasonal thresholds reach (their window counts same-slot windows, which
+        ``history_windows`` cannot count without the window's length); persistence included."""
+        span = timedelta(0)
+        for rule in self.rules:
+            for threshold in (rule.threshold, rule.clear):
+                if isinstance(threshold, LearnedThreshold) and threshold.seasonal:
+                    extra = timedelta(weeks=rule.persistence.windows)
+                    span = max(span, threshold.span + extra)
+        return span
 
     @property
     def metric_keys(self) -> set[MetricKey]:
