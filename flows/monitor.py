@@ -162,7 +162,7 @@ def _monitor_window(
     summary = summarize(
         spec.name,
         window.label,
-        evaluation.records,
+        [*evaluation.records, *outcome.records],
         decision=verdict.decision.value,
         reasons=reasons,
         report_path=report,

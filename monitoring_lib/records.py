@@ -81,6 +81,21 @@ class Metric(StrEnum):
     ESTIMATED_F1 = "estimated.f1"
     ESTIMATED_ROC_AUC = "estimated.roc_auc"
 
+    SERVICE_REQUESTS = "service.requests"
+    """Service health (RED): requests, error share and latency percentiles (ms) of the window."""
+    SERVICE_ERROR_SHARE = "service.error_share"
+    SERVICE_LATENCY_P50 = "service.latency_p50"
+    SERVICE_LATENCY_P95 = "service.latency_p95"
+    SERVICE_LATENCY_P99 = "service.latency_p99"
+    SLO_WINDOW_GOOD = "slo.window_good"
+    """Per SLO (column = its name): the window's share of good events, good and total in details."""
+    SLO_COMPLIANCE = "slo.compliance"
+    """Per SLO: the share of good events over the SLO period up to this window."""
+    SLO_BUDGET_REMAINING = "slo.budget_remaining"
+    """Per SLO: the share of the period's error budget left (negative when overspent)."""
+    SLO_BURN_RATE = "slo.burn_rate"
+    """Per SLO: how fast the budget burns (1: exactly spent by the period's end); rules only."""
+
 
 @dataclass(frozen=True, slots=True)
 class MetricRecord:

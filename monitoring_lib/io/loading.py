@@ -57,7 +57,14 @@ def prediction_columns(spec: MonitorSpec) -> list[str]:
         names.append(columns.probability)
     elif isinstance(columns.probability, dict):
         names += list(columns.probability.values())
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys([*names, *columns.service_columns]))
+
+
+def reference_log_columns(spec: MonitorSpec) -> list[str]:
+    """The prediction-log columns a reference carries: features, prediction(s); no time, id,
+    latency or status."""
+    service = set(spec.columns.service_columns)
+    return [c for c in prediction_columns(spec)[2:] if c not in service]
 
 
 def scoring_columns(spec: MonitorSpec) -> list[str]:
@@ -163,7 +170,7 @@ def _require(frame: pd.DataFrame, columns: list[str], where: str) -> None:
 
 def load_reference(spec: MonitorSpec) -> pd.DataFrame:
     """The reference data: features, and prediction/target where the file carries them."""
-    wanted = prediction_columns(spec)[2:]
+    wanted = reference_log_columns(spec)
     if spec.columns.target:
         wanted.append(spec.columns.target)
     frame = read_all(

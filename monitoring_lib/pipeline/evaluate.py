@@ -14,6 +14,7 @@ from monitoring_lib.io.artifacts import model_folder
 from monitoring_lib.io.loading import WindowData
 from monitoring_lib.metrics import profiling
 from monitoring_lib.metrics.drift.memory import compute_drift
+from monitoring_lib.metrics.service import service_of_frame
 from monitoring_lib.pipeline.stages import (
     Gathered,
     ReferenceProfileInfo,
@@ -73,6 +74,7 @@ def evaluate_window(
         ),
         quality_frame=lambda: frame,
         reference_quality=lambda: reference,
+        service=lambda: service_of_frame(frame, columns, spec.service),
     )
     report = folder / "reports" / f"{label}.html" if write_report else None
     return run_stages(spec, gathered, clock, report)

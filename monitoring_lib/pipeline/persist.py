@@ -16,6 +16,7 @@ from monitoring_lib.pipeline.reruns import check_rerun_reference, record_run_ref
 from monitoring_lib.pipeline.stages import WindowEvaluation
 from monitoring_lib.policy import store as policy_store
 from monitoring_lib.policy.rules import Evaluation
+from monitoring_lib.policy.slo import slo_period_records
 from monitoring_lib.records import MetricRecord
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.repository import (
@@ -24,6 +25,7 @@ from monitoring_lib.store.repository import (
     RunInfo,
     enqueue_alerts,
     ensure_model,
+    model_id,
     record_reference_profile,
     replace_window,
     require_model_id,
@@ -74,6 +76,8 @@ class WindowOutcome:
     alerts_queued: int
     baseline: dict[str, float]
     """The metrics of the champion in force at the window, which relative rules compared with."""
+    records: tuple[MetricRecord, ...] = ()
+    """Records computed from the store while persisting (SLO compliance and budget)."""
 
 
 def persist_window(
@@ -97,7 +101,10 @@ def persist_window(
         session, spec.name, window, reference.content_hash, reference.row_count,
         use_current=use_current_reference,
     )  # fmt: skip
-    run_id = persist_evaluation(session, spec, window, run, evaluation)
+    slo_records = slo_period_records(
+        session, model_id(session, spec.name), spec.service.slos, window.start, evaluation.records
+    )
+    run_id = persist_evaluation(session, spec, window, run, evaluation, extra_records=slo_records)
     session.flush()
     model = require_model_id(session, spec.name)
     verdict = policy_store.decide_stored_window(session, spec.name, spec.policy, window.start)
@@ -116,4 +123,5 @@ def persist_window(
         verdict,
         len(drafts),
         policy_store.champion_in_force(session, model, window.start).metrics,
+        tuple(slo_records),
     )

@@ -100,6 +100,8 @@ class Gathered:
     """The columns quality needs, with the labels known so far."""
     reference_quality: Callable[[], pd.DataFrame] = pd.DataFrame
     """The reference's target, prediction and probabilities (read only to fit a calibration)."""
+    service: Callable[[], list[MetricRecord]] = list
+    """Service health (RED) and each SLO's good share (``metrics.service``)."""
 
 
 def prediction_drift_column(spec: MonitorSpec) -> str | None:
@@ -166,6 +168,10 @@ def _drift(spec: MonitorSpec, gathered: Gathered) -> list[MetricRecord]:
     return gathered.drift()
 
 
+def _service(spec: MonitorSpec, gathered: Gathered) -> list[MetricRecord]:
+    return gathered.service()
+
+
 def quality_outcome(spec: MonitorSpec, gathered: Gathered) -> QualityOutcome:
     """Realised quality of the labelled rows and, for a classifier with probabilities, quality
     estimated on every row with the reference's calibration (cached by its content hash)."""
@@ -186,6 +192,7 @@ STAGES: tuple[tuple[str, Callable[[MonitorSpec, Gathered], list[MetricRecord]]],
     ("schema", _schema),
     ("data_quality", _data_quality),
     ("drift", _drift),
+    ("service", _service),
 )
 """The record-producing stages, in the order a run shows them; quality comes last, with its
 counts (``quality_outcome``)."""

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring_lib.io.artifacts import model_folder
-from monitoring_lib.io.loading import load_labels, prediction_columns
+from monitoring_lib.io.loading import load_labels, reference_log_columns
 from monitoring_lib.io.sources import (
     SourceError,
     count_rows,
@@ -29,6 +29,7 @@ from monitoring_lib.io.sources import (
 )
 from monitoring_lib.metrics import profiling
 from monitoring_lib.metrics.drift.streamed import ColumnReader, compute_drift_streamed
+from monitoring_lib.metrics.service import ServiceCounts, service_records, sketched_percentiles
 from monitoring_lib.pipeline.stages import (
     Gathered,
     ReferenceProfileInfo,
@@ -40,13 +41,14 @@ from monitoring_lib.pipeline.stages import (
     quality_columns,
     run_stages,
 )
+from monitoring_lib.records import MetricRecord
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.windows import Window
 
 
 def reference_columns(spec: MonitorSpec) -> list[str]:
     """The reference columns a run reads: features, prediction(s) and target."""
-    wanted = prediction_columns(spec)[2:]
+    wanted = reference_log_columns(spec)
     return wanted + ([spec.columns.target] if spec.columns.target else [])
 
 
@@ -213,11 +215,22 @@ def _groups(spec: MonitorSpec, names: Sequence[str]) -> list[list[str]]:
 
 
 def _profile_window(
-    spec: MonitorSpec, read: ColumnReader, wanted: list[str], workers: int
+    spec: MonitorSpec, read: ColumnReader, wanted: list[str], workers: int, counts: ServiceCounts
 ) -> tuple[profiling.DatasetProfileView, GroupedRead]:
+    """Profile the window in one pass that also samples it, keeps the quality columns and
+    counts service health (``counts``)."""
     seed, size = spec.drift.seed + 1, spec.drift.report_sample_size
     passes = GroupedRead(read, _groups(spec, wanted), size, seed, quality_columns(spec))
-    return profiling.profile_chunks(passes.chunks(), workers=workers), passes
+    chunks = counts.tap(passes.chunks(), spec.columns, spec.service)
+    return profiling.profile_chunks(chunks, workers=workers), passes
+
+
+def _service_streamed(
+    spec: MonitorSpec, rows: int, counts: ServiceCounts, view: profiling.DatasetProfileView
+) -> list[MetricRecord]:
+    latency = spec.columns.latency
+    percentiles = sketched_percentiles(view, latency) if latency else {}
+    return service_records(rows, counts, percentiles, spec.columns, spec.service, exact=False)
 
 
 def _reference_pass(
@@ -275,8 +288,10 @@ def evaluate_window_streamed(
     )
     labels = clock.run("labels", lambda: _window_labels(spec, window, as_of))
     read = _reader(spec, window, labels)
+    counts = ServiceCounts()
     view, passes = clock.run(
-        "profile", lambda: _profile_window(spec, read, expected_columns(spec), profile_workers)
+        "profile",
+        lambda: _profile_window(spec, read, expected_columns(spec), profile_workers, counts),
     )
     rows, sample = passes.row_count, passes.sample()
     gathered = Gathered(
@@ -306,6 +321,7 @@ def evaluate_window_streamed(
         reference_quality=lambda: read_all(
             iter(ref_read(quality_columns(spec))), quality_columns(spec)
         ),
+        service=lambda: _service_streamed(spec, rows, counts, view),
     )
     report = folder / "reports" / f"{label}.html" if write_report else None
     return run_stages(spec, gathered, clock, report)

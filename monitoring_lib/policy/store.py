@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from monitoring_lib.policy.burn_rate import with_burn_rates
 from monitoring_lib.policy.champions import (
     ChampionPeriod,
     champion_at,
@@ -41,6 +42,13 @@ OVERALL = ""
 """The ``rule`` of the row holding a window's overall decision."""
 
 CHAMPION = "champion"
+
+
+def with_spans(
+    session: Session, model: int, policy: PolicySpec, windows: Sequence[WindowMetrics]
+) -> list[WindowMetrics]:
+    """``windows`` with what rules over spans read: pooled quality and SLO burn rates."""
+    return with_burn_rates(session, model, policy, with_pooled(session, model, policy, windows))
 
 
 def stored_window_starts(
@@ -246,7 +254,7 @@ def decide_stored_window(
     window, today's); pooled rules read the stored quality counts of their span.
     """
     model = require_model_id(session, model_name)
-    current = with_pooled(
+    current = with_spans(
         session, model, policy, policy_windows(session, model, policy.metric_keys, [window_start])
     )[0]
     champion = champion_in_force(session, model, window_start)
@@ -254,7 +262,7 @@ def decide_stored_window(
         policy,
         window_start=window_start,
         current=current.records,
-        history=with_pooled(
+        history=with_spans(
             session, model, policy, metric_history(session, model, policy, window_start)
         ),
         baseline=champion.metrics,
@@ -286,7 +294,7 @@ def replay_policy(
     targets = stored_window_starts(session, model, start=start, end=end)
     earlier = history_starts(session, model, policy, start)
     windows = policy_windows(session, model, policy.metric_keys, [*earlier, *targets])
-    windows = with_pooled(session, model, policy, windows)
+    windows = with_spans(session, model, policy, windows)
     periods = champion_periods(session, model)
     ends = window_ends(session, model, targets)
     return replay(

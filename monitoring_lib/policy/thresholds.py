@@ -10,11 +10,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from monitoring_lib.durations import format_duration
 from monitoring_lib.records import MetricRecord, MetricStatus
 from monitoring_lib.spec.policy import (
     AbsoluteThreshold,
     AnyThreshold,
     BaselineThreshold,
+    BurnRateThreshold,
     CusumThreshold,
     Direction,
     LearnedThreshold,
@@ -73,6 +75,9 @@ def threshold_level(
         return _relative(spec, rule, baseline)
     if isinstance(spec, CusumThreshold):
         return Level(None, "a CUSUM has no threshold of its own per window")
+    if isinstance(spec, BurnRateThreshold):
+        spans = f"{format_duration(spec.long)} and {format_duration(spec.short)}"
+        return Level(spec.factor, f"{shown_number(spec.factor)} over both {spans}")
     if spec.seasonal and at is not None:
         earlier = same_slot(spec.seasonal, at, earlier)
     return _learned(spec, rule, earlier)
@@ -181,4 +186,6 @@ class WindowMetrics:
         """What ``rule`` judges in this window: its metric's record, or the pooled one."""
         if rule.pool is not None:
             return self.pooled.get((rule.key, rule.pool))
+        if isinstance(rule.threshold, BurnRateThreshold):  # the slower of its two spans
+            return self.pooled.get((rule.key, rule.threshold.long))
         return self.records.get(rule.key)

@@ -17,6 +17,10 @@ class ColumnsSpec(Strict):
     label_timestamp: str | None = None
     """Column of the labels source saying when each label arrived (for replaying late labels)."""
     segments: list[str] = []
+    latency: str | None = None
+    """Service health: each prediction's latency, in milliseconds."""
+    status: str | None = None
+    """Service health: each prediction's status; ``service.errors`` says which values are errors."""
 
     def roles(self) -> list[tuple[str, str]]:
         """(key, column) for every column role, in spec order, for duplicate checks."""
@@ -25,6 +29,7 @@ class ColumnsSpec(Strict):
             single.append(("prediction", self.prediction))
         if self.target:
             single.append(("target", self.target))
+        single += [(key, column) for key, column in self.service_roles()]
         listed = [(f"categorical[{i}]", c) for i, c in enumerate(self.categorical)]
         listed += [(f"numerical[{i}]", c) for i, c in enumerate(self.numerical)]
         probability = self.probability
@@ -33,6 +38,16 @@ class ColumnsSpec(Strict):
         elif isinstance(probability, dict):
             listed += [(f"probability.{k}", c) for k, c in probability.items()]
         return single + listed
+
+    def service_roles(self) -> list[tuple[str, str]]:
+        """(key, column) of the service-health roles the spec names (latency, status)."""
+        named = (("latency", self.latency), ("status", self.status))
+        return [(key, column) for key, column in named if column]
+
+    @property
+    def service_columns(self) -> list[str]:
+        """The prediction log's latency and status columns (the reference has none)."""
+        return [column for _, column in self.service_roles()]
 
     @property
     def features(self) -> list[str]:

@@ -25,6 +25,7 @@ from monitoring_lib.spec.base import Strict, Task
 from monitoring_lib.spec.columns import ColumnsSpec
 from monitoring_lib.spec.drift import DriftSettings
 from monitoring_lib.spec.policy import PolicySpec
+from monitoring_lib.spec.service import ServiceSpec, service_problems
 from monitoring_lib.spec.sources import FileSource, SourcesSpec, SqlSource
 from monitoring_lib.spec.window import MemorySpec, WindowSpec
 
@@ -51,6 +52,8 @@ class MonitorSpec(Strict):
     alerts: AlertsSpec = AlertsSpec()
     memory: MemorySpec = MemorySpec()
     """Limits for windows too large to load whole."""
+    service: ServiceSpec = ServiceSpec()
+    """Service health: what counts as an error, and the SLOs kept over their period."""
     base_dir: Path = Path(".")
     """Folder that relative source paths resolve against (set by load_spec)."""
 
@@ -58,6 +61,7 @@ class MonitorSpec(Strict):
     def _check_roles(self) -> MonitorSpec:
         problems = _role_conflicts(self.columns) + _task_requirements(self) + _drift_columns(self)
         problems += task_problems(self.actions, self.task.value)
+        problems += service_problems(self.service, self.columns) + _slo_rules(self)
         if problems:
             raise PydanticCustomError("spec", "\n".join(problems))
         return self
@@ -79,6 +83,16 @@ def _role_conflicts(columns: ColumnsSpec) -> list[str]:
     if not columns.features:
         problems.append("columns: list at least one column under numerical or categorical")
     return problems
+
+
+def _slo_rules(spec: MonitorSpec) -> list[str]:
+    names = [slo.name for slo in spec.service.slos]
+    return [
+        f"policy.rules[{index}]: rule {rule.name!r} watches SLO {rule.column!r}, which "
+        f"service.slos does not declare (declared: {', '.join(names) or 'none'})"
+        for index, rule in enumerate(spec.policy.rules)
+        if rule.metric.startswith("slo.") and rule.column not in names
+    ]
 
 
 def _drift_columns(spec: MonitorSpec) -> list[str]:

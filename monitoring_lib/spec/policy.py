@@ -8,13 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
-    Discriminator,
     Field,
-    Tag,
     ValidationError,
     ValidatorFunctionWrapHandler,
     field_validator,
@@ -24,6 +22,15 @@ from pydantic_core import PydanticCustomError
 
 from monitoring_lib.durations import Duration
 from monitoring_lib.spec.base import Decision, Severity, Strict
+from monitoring_lib.spec.thresholds import (  # the rule kinds, re-exported
+    AbsoluteThreshold as AbsoluteThreshold,
+)
+from monitoring_lib.spec.thresholds import AnyThreshold as AnyThreshold
+from monitoring_lib.spec.thresholds import BaselineThreshold as BaselineThreshold
+from monitoring_lib.spec.thresholds import BurnRateThreshold as BurnRateThreshold
+from monitoring_lib.spec.thresholds import CusumThreshold as CusumThreshold
+from monitoring_lib.spec.thresholds import LearnedThreshold as LearnedThreshold
+from monitoring_lib.spec.thresholds import Threshold as Threshold
 
 MetricKey = tuple[str, str, str]
 """(metric, column, segment): the part of the store's key a rule watches."""
@@ -35,133 +42,6 @@ class Direction(StrEnum):
     BELOW = "below"
     """Bad when low (accuracy, F1, ROC AUC, row count, label coverage)."""
 
-
-class AbsoluteThreshold(Strict):
-    """A fixed value: ``threshold: 0.5`` (or ``{value: 0.5}``)."""
-
-    kind: Literal["absolute"] = "absolute"
-    value: float = Field(allow_inf_nan=False)
-    """The threshold itself."""
-
-
-class BaselineThreshold(Strict):
-    """Relative to the champion's value of the metric: ``{delta: -0.05}`` or ``{ratio: 1.2}``."""
-
-    kind: Literal["baseline"] = "baseline"
-    delta: float | None = Field(default=None, allow_inf_nan=False)
-    """Added to the baseline: accuracy below the champion's minus 0.05 is ``delta: -0.05``."""
-    ratio: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    """Multiplies the baseline: RMSE above 1.2 times the champion's is ``ratio: 1.2``."""
-    baseline_metric: str | None = None
-    """The baseline entry to compare with; default: the rule's metric."""
-
-    @model_validator(mode="after")
-    def _one_of(self) -> BaselineThreshold:
-        if (self.delta is None) == (self.ratio is None):
-            raise PydanticCustomError("threshold", "give exactly one of 'delta' or 'ratio'")
-        return self
-
-
-class LearnedThreshold(Strict):
-    """Learned from the metric's own history: mean plus (above) or minus (below) k std devs."""
-
-    kind: Literal["learned"] = "learned"
-    window: int = Field(ge=2, le=1000)
-    """How many past windows to learn from."""
-    k: float = Field(ge=0, allow_inf_nan=False)
-    """How many standard deviations from the mean."""
-    min_history: int | None = Field(default=None, ge=2)
-    """Fewest past windows with a value before the threshold is trusted; default: ``window``."""
-    min_std: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    """A floor on the standard deviation, so a flat history does not make every wiggle a breach."""
-    seasonal: Literal["weekday", "hour_of_week"] | None = None
-    """Learn only from windows in the same slot of the week, so a weekly pattern is not a breach:
-    ``weekday`` (daily windows: the same weekday) or ``hour_of_week`` (sub-day windows: the same
-    hour of the week). ``window`` then counts those windows (``window: 4``: the last 4 Mondays)."""
-
-    @model_validator(mode="after")
-    def _history_fits(self) -> LearnedThreshold:
-        if self.min_history is not None and self.min_history > self.window:
-            raise PydanticCustomError(
-                "threshold",
-                "min_history ({m}) cannot exceed window ({w})",
-                {"m": self.min_history, "w": self.window},
-            )
-        return self
-
-    @property
-    def needed(self) -> int:
-        return self.min_history or self.window
-
-    @property
-    def span(self) -> timedelta:
-        """How far back a seasonal threshold reaches: ``window`` weeks and the week this is in."""
-        return timedelta(weeks=self.window + 1) if self.seasonal else timedelta(0)
-
-
-class CusumThreshold(Strict):
-    """A one-sided CUSUM of the metric against the champion's baseline, for small persistent
-    drops: ``threshold: cusum`` (the defaults) or ``{kind: cusum, k: 0.5, h: 6.5}``.
-
-    Each window's value is standardised by its own standard error (``details.se``; for a
-    proportion, the error at the baseline) and accumulated: ``S = max(0, S + z - k)``, with ``z``
-    positive when worse. The rule fires when ``S`` exceeds ``h`` and clears when it falls back
-    to ``clear``; a new champion starts it afresh. The defaults (``policy.cusum``) give about
-    4,250 windows between false alarms for normal z (2,550 daily windows of 165-row accuracy).
-    """
-
-    kind: Literal["cusum"] = "cusum"
-    k: float = Field(default=0.5, ge=0, allow_inf_nan=False)
-    """Allowance, in standard errors: half the smallest drop worth catching quickly."""
-    h: float = Field(default=6.5, gt=0, allow_inf_nan=False)
-    """Decision interval: the statistic above which the rule fires."""
-    clear: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    """The statistic at or below which a firing rule clears; default ``h / 2``."""
-    baseline_metric: str | None = None
-    """The baseline entry to compare with; default: the rule's metric (``quality.*`` for an
-    ``estimated.*`` metric)."""
-
-    @model_validator(mode="after")
-    def _clear_below_h(self) -> CusumThreshold:
-        if self.clear is not None and self.clear >= self.h:
-            raise PydanticCustomError(
-                "threshold", "clear ({c}) must be below h ({h})", {"c": self.clear, "h": self.h}
-            )
-        return self
-
-
-def _threshold_kind(value: Any) -> str | None:
-    if isinstance(value, BaseModel):
-        return str(getattr(value, "kind", None))
-    if not isinstance(value, dict):
-        return None
-    if "kind" in value:
-        return str(value["kind"])
-    kinds = ((("value",), "absolute"), (("delta", "ratio"), "baseline"), (("h",), "cusum"))
-    for keys, kind in kinds:
-        if any(key in value for key in keys):
-            return kind
-    return "learned" if "window" in value or "k" in value else None
-
-
-Threshold = Annotated[
-    Annotated[AbsoluteThreshold, Tag("absolute")]
-    | Annotated[BaselineThreshold, Tag("baseline")]
-    | Annotated[LearnedThreshold, Tag("learned")]
-    | Annotated[CusumThreshold, Tag("cusum")],
-    Discriminator(
-        _threshold_kind,
-        custom_error_type="threshold",
-        custom_error_message=(
-            "expected a number, {value: ...}, {delta: ...} or {ratio: ...} (relative to the "
-            "champion's baseline), {window: N, k: ...} (learned from history), or cusum "
-            "({kind: cusum, k: ..., h: ...})"
-        ),
-    ),
-]
-
-
-AnyThreshold = AbsoluteThreshold | BaselineThreshold | LearnedThreshold | CusumThreshold
 
 POOLED_FAMILIES = ("quality.", "estimated.")
 """Metrics kept as counts, which ``pool`` can add up over windows."""
@@ -191,6 +71,7 @@ _THRESHOLD_MODELS: dict[str, type[BaseModel]] = {
     "baseline": BaselineThreshold,
     "learned": LearnedThreshold,
     "cusum": CusumThreshold,
+    "burn_rate": BurnRateThreshold,
 }
 
 
@@ -246,6 +127,25 @@ def _sequential_problem(rule: Rule) -> str | None:
         return "persistence: a CUSUM accumulates evidence over windows by itself"
     if rule.pool is not None:
         return "pool: a CUSUM already adds windows up; pooled windows would overlap"
+    return None
+
+
+BURN_RATE_METRIC = "slo.burn_rate"
+
+
+def _burn_rate_problem(rule: Rule) -> str | None:
+    """A burn-rate threshold watches an SLO's burn rate, upwards, and clears on its own spans."""
+    burn = [t for t in (rule.threshold, rule.clear) if isinstance(t, BurnRateThreshold)]
+    if not burn and rule.metric != BURN_RATE_METRIC:
+        return None
+    if not isinstance(rule.threshold, BurnRateThreshold):
+        return f"threshold: {BURN_RATE_METRIC} takes a burn-rate threshold {{long, short, factor}}"
+    if rule.metric != BURN_RATE_METRIC or not rule.column:
+        return f"metric: a burn-rate threshold needs metric {BURN_RATE_METRIC} and column: the SLO"
+    if rule.direction is not Direction.ABOVE:
+        return "direction: a burn rate is bad when high: use 'above'"
+    if rule.clear is not None or rule.pool is not None:
+        return "clear, pool: a burn-rate rule clears when either span falls back; it pools itself"
     return None
 
 
@@ -310,6 +210,7 @@ class Rule(Strict):
     def _clear_on_the_good_side(self) -> Rule:
         problem = _clear_conflict(self.direction, self.threshold, self.clear)
         problem = problem or _sequential_problem(self) or _pool_problem(self)
+        problem = problem or _burn_rate_problem(self)
         if problem:
             raise PydanticCustomError("policy_rule", "{problem}", {"problem": problem})
         return self
