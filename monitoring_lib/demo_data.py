@@ -116,6 +116,30 @@ def traffic_day(
     return frame, outcome
 
 
+SERVICE_COLUMNS = {"latency": "latency_ms", "status": "http_status"}
+"""The column roles of the log's service-health columns (``with_service``)."""
+SERVICE = {
+    "errors": {"at_least": 500},
+    "slos": [
+        {"name": "availability", "objective": 0.995, "period": "30d"},
+        {"name": "fast", "objective": 0.95, "latency_below_ms": 250, "period": "30d"},
+    ],
+}
+"""The ``service:`` section of a spec over a log ``with_service``."""
+
+
+def with_service(frame: pd.DataFrame, day: date, error_rate: float = 0.001) -> pd.DataFrame:
+    """The log with each request's latency (ms, log-normal around 80) and HTTP status, drawn from
+    a generator of the day's own, so the other columns' draws stay as they were."""
+    rng = np.random.default_rng(day.toordinal())
+    rows = len(frame)
+    errors = rng.random(rows) < error_rate
+    return frame.assign(
+        latency_ms=rng.lognormal(np.log(80), 0.5, rows),
+        http_status=np.where(errors, 503, 200),
+    )
+
+
 def label_rows(
     frame: pd.DataFrame, outcome: np.ndarray, rng: np.random.Generator, delay_days: tuple[int, int]
 ) -> pd.DataFrame:

@@ -30,6 +30,7 @@ def write_project(
     rows: int = 2_000,
     reference_rows: int = 8_000,
     label_every: int = 2,
+    service: bool = False,
 ) -> Path:
     """Reference, one log and labels for every ``label_every``-th application; returns the folder."""
     rng = np.random.default_rng(7)
@@ -39,7 +40,7 @@ def write_project(
         frame, outcome = demo_data.traffic_day(
             day, rows, world, ZONE, rng, first_id=offset * 1_000_000
         )
-        logs.append(scored(frame))
+        logs.append(demo_data.with_service(scored(frame), day) if service else scored(frame))
         labels.append(demo_data.label_rows(frame, outcome, rng, (1, 3)))
     pd.concat(logs).to_parquet(folder / "log.parquet")
     all_labels = pd.concat(labels)
@@ -53,7 +54,10 @@ def reveal_all_labels(folder: Path) -> None:
     pd.read_parquet(folder / "all_labels.parquet").to_parquet(folder / "labels.parquet")
 
 
-def credit_spec(folder: Path, name: str = "credit-default") -> MonitorSpec:
+def credit_spec(folder: Path, name: str = "credit-default", service: bool = False) -> MonitorSpec:
+    """The project's spec; ``service``: with the log's latency and status columns and SLOs."""
+    columns = {**demo_data.COLUMNS, **(demo_data.SERVICE_COLUMNS if service else {})}
+    extra = {"service": demo_data.SERVICE} if service else {}
     return parse_spec(
         {
             "name": name,
@@ -64,7 +68,8 @@ def credit_spec(folder: Path, name: str = "credit-default") -> MonitorSpec:
                 "reference": {"path": "reference.parquet"},
                 "labels": {"path": "labels.parquet"},
             },
-            "columns": demo_data.COLUMNS,
+            "columns": columns,
+            **extra,
         },
         base_dir=folder,
     )

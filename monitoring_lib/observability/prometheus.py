@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,6 +68,9 @@ RUNS = _view(
 DRIFT = _view("v_drift_daily", *_KEY, ("drift_share", Float()), ("drifted_columns", Integer()))
 COLUMNS = _view("v_column_drift_daily", *_KEY, ("column_name", String()), ("score", Float()))
 QUALITY = _view("v_quality_daily", *_KEY, ("metric", String()), ("value", Float()))
+SERVICE = _view(
+    "v_service_daily", *_KEY, ("metric", String()), ("column_name", String()), ("value", Float())
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class ModelSnapshot:
     column_scores: Mapping[str, float] = field(default_factory=dict)
     quality: Mapping[str, float] = field(default_factory=dict)
     """Quality metric (without the ``quality.`` prefix) -> value."""
+    service: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    """(metric, column) -> value of the ``service.*`` and ``slo.*`` metrics (column: the SLO)."""
 
 
 def _latest_join(view: TableClause, model: str | None) -> Select[Any]:
@@ -117,8 +122,18 @@ def latest_snapshots(session: Session, model: str | None = None) -> list[ModelSn
         if row["value"] is not None:
             name = str(row["metric"]).removeprefix("quality.")
             quality.setdefault(row["model"], {})[name] = float(row["value"])
+    service: dict[str, dict[tuple[str, str], float]] = {}
+    for row in rows(SERVICE):
+        if row["value"] is not None:
+            key = (str(row["metric"]), str(row["column_name"]))
+            service.setdefault(row["model"], {})[key] = float(row["value"])
     return [
-        _snapshot(head, runs.get(head["model"], {}), drift.get(head["model"], {}), scores, quality)
+        replace(
+            _snapshot(
+                head, runs.get(head["model"], {}), drift.get(head["model"], {}), scores, quality
+            ),
+            service=service.get(head["model"], {}),
+        )
         for head in session.execute(heads).mappings()
     ]
 
@@ -187,7 +202,49 @@ def metric_families(snapshots: Iterable[ModelSnapshot]) -> list[Metric]:
         for name, value in sorted(snap.quality.items()):
             _add(quality, [snap.model, name], value)
     families = [share, drifted, column_score, quality, coverage, rows, window_end, duration]
-    return [*families, health]
+    return [*families, health, *service_families(snapshots)]
+
+
+SERVICE_GAUGES = {  # metric -> (family, help, label holding the column or None)
+    "service.requests": ("driftwise_service_requests", "Requests in the latest window.", None),
+    "service.error_share": (
+        "driftwise_service_error_ratio", "Share of requests with an error (0-1).", None
+    ),
+    "slo.compliance": (
+        "driftwise_slo_compliance_ratio", "Share of good events over the SLO's period.", "slo"
+    ),
+    "slo.budget_remaining": (
+        "driftwise_slo_error_budget_remaining_ratio",
+        "Share of the SLO's error budget left over its period (negative: overspent).", "slo",
+    ),
+}  # fmt: skip
+LATENCY = {
+    "service.latency_p50": "0.5",
+    "service.latency_p95": "0.95",
+    "service.latency_p99": "0.99",
+}
+
+
+def service_families(snapshots: Iterable[ModelSnapshot]) -> list[Metric]:
+    """Service health (RED) and SLOs of each model's latest window."""
+    snapshots = list(snapshots)
+    families = {
+        metric: _gauge(name, text, ("model", label) if label else ("model",))
+        for metric, (name, text, label) in SERVICE_GAUGES.items()
+    }
+    latency = _gauge(
+        "driftwise_service_latency_milliseconds",
+        "Latency percentile of the latest window.",
+        ("model", "quantile"),
+    )
+    for snap in snapshots:
+        for (metric, slo), value in sorted(snap.service.items()):
+            if metric in LATENCY:
+                _add(latency, [snap.model, LATENCY[metric]], value)
+            elif metric in families:
+                labels = [snap.model, slo] if SERVICE_GAUGES[metric][2] else [snap.model]
+                _add(families[metric], labels, value)
+    return [*families.values(), latency]
 
 
 def _add(family: GaugeMetricFamily, labels: list[str], value: float | None) -> None:

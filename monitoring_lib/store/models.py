@@ -131,12 +131,18 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JsonType, list[Any]: JsonType}
 
 
+WINDOW = "window"
+"""The granularity of a model's own windows; roll-ups are stored under another."""
+
+
 class Model(Base):
     __tablename__ = "models"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(SafeString(200), unique=True)
     task: Mapped[str] = mapped_column(SafeString(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    granularity: Mapped[str] = mapped_column(String(20), default=WINDOW, server_default=WINDOW)
+    """``window``: the model's own windows; ``week``/``month``: its roll-ups (``<name>@week``)."""
 
 
 class Run(Base):

@@ -38,11 +38,15 @@ def write_spec_file(
     name: str = "credit-default",
     changed_from: date | None = None,
     extra: dict[str, Any] | None = None,
+    service: bool = False,
 ) -> Path:
-    """A credit project whose world changes on ``changed_from``; ``extra`` adds spec sections."""
+    """A credit project whose world changes on ``changed_from``; ``extra`` adds spec sections;
+    ``service``: the log has latency and status columns, and the spec SLOs."""
     worlds = [(d, demo_data.world_on(d, changed_from)) for d in days]
-    project = write_project(folder, worlds, rows=rows, reference_rows=3_000)
-    data = credit_spec(project, name=name).model_dump(mode="json", exclude={"base_dir"})
+    project = write_project(folder, worlds, rows=rows, reference_rows=3_000, service=service)
+    data = credit_spec(project, name=name, service=service).model_dump(
+        mode="json", exclude={"base_dir"}
+    )
     data["window"]["length"] = "1d"
     data.update(extra or {})
     path = project / f"{name}.yaml"

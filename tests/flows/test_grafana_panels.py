@@ -66,8 +66,9 @@ def spec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def filled(pg_store: Engine, spec_dir: Path) -> Engine:
     """Two windows through the monitor flow (the second drifted: an alert), and a retraining."""
     spec = write_spec_file(
-        spec_dir, DAYS, changed_from=DAYS[1], extra={"policy": DRIFT_ALERT_POLICY, "alerts": ALERTS}
-    )
+        spec_dir, DAYS, changed_from=DAYS[1], service=True,
+        extra={"policy": DRIFT_ALERT_POLICY, "alerts": ALERTS},
+    )  # fmt: skip
     for day in DAYS:
         monitor_model(MonitorParams(spec_path=str(spec), window_date=day, write_report=False))
     with Session(pg_store) as session, session.begin():
@@ -113,7 +114,7 @@ def test_every_query_returns_rows_of_its_panels_shape(filled: Engine) -> None:
 
 
 def panels_show_what_the_flow_stored(filled: Engine, board: dict[str, Any]) -> None:
-    panels = {panel["title"]: panel["targets"][0]["rawSql"] for panel in board["panels"]}
+    panels = {p["title"]: p["targets"][0]["rawSql"] for p in board["panels"] if p["targets"]}
     _, status = run(filled, substitute(panels["Status per model (latest window)"], []))
     assert [(row[0], row[1]) for row in status] == [(MODEL, "red")]  # the drifted window
     _, share = run(filled, substitute(panels["Drifted share of feature columns"], []))
@@ -123,6 +124,11 @@ def panels_show_what_the_flow_stored(filled: Engine, board: dict[str, Any]) -> N
     assert all(0 < row[2] <= 1 for row in coverage)
     _, events = run(filled, substitute(panels["Alerts and actions"], []))
     assert {row[2] for row in events} == {"alert", "retrain"}
+    _, compliance = run(filled, substitute(panels["SLO compliance over the period"], []))
+    assert {row[1] for row in compliance} == {f"{MODEL} / availability", f"{MODEL} / fast"}
+    assert all(0.9 < row[2] <= 1 for row in compliance)
+    _, latency = run(filled, substitute(panels["Latency percentiles (ms)"], []))
+    assert {row[1] for row in latency} == {f"{MODEL} / {q}" for q in ("p50", "p95", "p99")}
 
 
 def test_the_dashboard_uses_the_provisioned_datasource() -> None:

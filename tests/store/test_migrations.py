@@ -58,6 +58,8 @@ VIEWS = {
     "v_run_daily",
     "v_alert_events",
     "v_action_events",
+    "v_service_daily",
+    "v_rollups",
 }
 
 

@@ -195,3 +195,32 @@ def test_cli_push_without_a_gateway_says_what_to_set(sqlite_engine: Engine) -> N
     result = CliRunner().invoke(metrics_app, ["push", "credit", "--url", url])
     assert result.exit_code == 1
     assert "DRIFTWISE_PUSHGATEWAY_URL" in result.output
+
+
+def test_service_health_and_slos_are_exported(sessions: sessionmaker[Session]) -> None:
+    window = window_starting_on(date(2024, 5, 1), DAY, "UTC")
+    records = [
+        MetricRecord(Metric.SERVICE_REQUESTS, 1200.0),
+        MetricRecord(Metric.SERVICE_ERROR_SHARE, 0.004),
+        MetricRecord(Metric.SERVICE_LATENCY_P95, 180.0),
+        MetricRecord(Metric.SLO_COMPLIANCE, 0.996, column="availability"),
+        MetricRecord(Metric.SLO_BUDGET_REMAINING, -0.2, MetricStatus.WARNING, column="fast"),
+        MetricRecord(
+            Metric.SERVICE_LATENCY_P99,
+            None,
+            MetricStatus.INSUFFICIENT_DATA,
+            details={"reason": "no latency"},
+        ),
+    ]
+    run = RunInfo(status="succeeded", started_at=window.end, finished_at=window.end,
+                  code_version="t")  # fmt: skip
+    with sessions.begin() as session:
+        replace_window(session, ensure_model(session, "svc", "binary"), window, run, records)
+    samples = parse(generate_latest(store_registry(sessions)).decode())
+    svc = (("model", "svc"),)
+    assert samples[("driftwise_service_requests", svc)] == 1200
+    assert samples[("driftwise_service_error_ratio", svc)] == 0.004
+    assert samples[("driftwise_service_latency_milliseconds", (*svc, ("quantile", "0.95")))] == 180
+    assert ("driftwise_service_latency_milliseconds", (*svc, ("quantile", "0.99"))) not in samples
+    assert samples[("driftwise_slo_compliance_ratio", (*svc, ("slo", "availability")))] == 0.996
+    assert samples[("driftwise_slo_error_budget_remaining_ratio", (*svc, ("slo", "fast")))] == -0.2
