@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitoring_lib.pipeline.service_summary import service_lines
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 
 QUALITY_SHOWN = (Metric.ACCURACY, Metric.F1, Metric.ROC_AUC, Metric.RMSE, Metric.MAE, Metric.R2)
@@ -30,6 +31,8 @@ class WindowSummary:
     report_path: str | None = None
     quality_detail: list[dict[str, Any]] = field(default_factory=list)
     """Per quality metric: value and interval, and the estimate before labels (``quality_rows``)."""
+    service: list[str] = field(default_factory=list)
+    """Service health and SLO lines (``service_summary``); empty without service columns."""
 
     @property
     def status(self) -> str:
@@ -83,6 +86,7 @@ def summarize(
         reasons=list(reasons),
         report_path=report_path,
         quality_detail=quality_rows(records),
+        service=service_lines(records),
     )
 
 
@@ -104,6 +108,7 @@ def summary_markdown(summary: WindowSummary, baseline: Mapping[str, float] | Non
         f"- drifted share: {shown(summary.drift_share, 2)}; drifted columns: "
         + (", ".join(f"`{c}`" for c in summary.drifted_columns) or "none"),
         f"- failed checks: {', '.join(summary.failed_checks) or 'none'}",
+        *summary.service,
         "",
         *quality_table(summary, baseline),
     ]
