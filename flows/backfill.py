@@ -14,7 +14,7 @@ from flows.monitor import MonitorParams, monitor_model
 from monitoring_lib.spec.monitor import load_spec
 from monitoring_lib.windows import windows_between
 from tasks.artifacts import artifact_key
-from tasks.monitoring import completed_windows_task
+from tasks.monitoring import completed_windows_task, fill_rollups_task
 
 
 class BackfillParams(BaseModel):
@@ -85,6 +85,8 @@ def backfill_model(params: BackfillParams) -> list[dict[str, Any]]:
             for w in batch
         ]
         results += [future.result() for future in futures]
+    if spec.rollups and windows:  # the windows ran side by side: roll up once they all have
+        fill_rollups_task(spec, windows[0].start, windows[-1].end)
 
     rows = [
         {"window": w.label, "outcome": "skipped (complete)"} for w in windows if w.start in done

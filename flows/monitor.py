@@ -27,6 +27,7 @@ from tasks.monitoring import (
     deliver_alerts_task,
     evaluate_window_streamed_task,
     evaluate_window_task,
+    fill_rollups_task,
     load_reference_task,
     load_window_task,
     persist_window_task,
@@ -150,6 +151,8 @@ def _monitor_window(
         params.use_current_reference,
     )  # fmt: skip
     verdict = outcome.evaluation
+    if spec.rollups:
+        fill_rollups_task(spec, window.start, window.end)
     if params.send_alerts and spec.alerts.channels:
         deliver_alerts_task(spec)
     push_metrics_task(spec)

@@ -22,6 +22,7 @@ from monitoring_lib.pipeline.evaluate import evaluate_window
 from monitoring_lib.pipeline.late_labels import refresh_labels
 from monitoring_lib.pipeline.persist import WindowOutcome, persist_window
 from monitoring_lib.pipeline.reruns import ReferenceChangedError
+from monitoring_lib.pipeline.rollups import fill_rollups
 from monitoring_lib.pipeline.stages import WindowEvaluation
 from monitoring_lib.pipeline.streamed import evaluate_window_streamed, rows_to_evaluate
 from monitoring_lib.settings import DriftwiseSettings
@@ -202,3 +203,13 @@ def push_metrics_task(spec: MonitorSpec) -> None:
     if result is not None:
         logger = get_run_logger()
         (logger.info if result.ok else logger.warning)(result.message)
+
+
+@task(name="roll up completed weeks and months", cache_policy=NO_CACHE)
+def fill_rollups_task(spec: MonitorSpec, start: datetime, end: datetime) -> list[str]:
+    """Merge the stored windows of every week or month that completes in (start, end]."""
+    rollups = fill_rollups(store_sessions(), spec, start, end, DriftwiseSettings().artifacts)
+    done = [f"{r.granularity} {r.period.label} ({r.windows} windows)" for r in rollups]
+    if done:
+        get_run_logger().info("rolled up: %s", "; ".join(done))
+    return done

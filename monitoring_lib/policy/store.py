@@ -29,6 +29,7 @@ from monitoring_lib.records import MetricRecord
 from monitoring_lib.spec.base import Decision, Severity
 from monitoring_lib.spec.policy import MetricKey, PolicySpec
 from monitoring_lib.store.models import (
+    WINDOW,
     MetricRow,
     ModelAlias,
     ModelVersion,
@@ -246,13 +247,20 @@ def champion_in_force(session: Session, model: int, window_start: datetime) -> C
 
 
 def decide_stored_window(
-    session: Session, model_name: str, policy: PolicySpec, window_start: datetime
+    session: Session,
+    model_name: str,
+    policy: PolicySpec,
+    window_start: datetime,
+    *,
+    granularity: str = WINDOW,
 ) -> Evaluation:
     """Evaluate one stored window against the policy and record the evaluation (no commit).
 
     Relative and CUSUM rules compare with the champion in force at the window (for a new
-    window, today's); pooled rules read the stored quality counts of their span.
+    window, today's); pooled rules read the stored quality counts of their span. Only the rules
+    of ``granularity`` judge it (a roll-up's ``model_name`` is ``<model>@week``).
     """
+    policy = policy.at(granularity)
     model = require_model_id(session, model_name)
     current = with_spans(
         session, model, policy, policy_windows(session, model, policy.metric_keys, [window_start])
@@ -282,14 +290,17 @@ def replay_policy(
     end: datetime,
     *,
     initial_state: Mapping[str, RuleState] | None = None,
+    granularity: str = WINDOW,
 ) -> list[Evaluation]:
     """What the policy would have decided for each stored window in [start, end); writes nothing.
 
     Each window sees the ones before it (also those before ``start``, for learned thresholds and
     persistence), the baseline of the champion in force at it (``Evaluation.baseline_version``
     says which), and the state its predecessors in the replay left, starting from
-    ``initial_state`` (default: nothing firing, no past actions).
+    ``initial_state`` (default: nothing firing, no past actions). Only the rules of
+    ``granularity`` are replayed.
     """
+    policy = policy.at(granularity)
     model = require_model_id(session, model_name)
     targets = stored_window_starts(session, model, start=start, end=end)
     earlier = history_starts(session, model, policy, start)

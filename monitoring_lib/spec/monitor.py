@@ -8,7 +8,7 @@ File paths in sources are relative to the spec file's folder.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -54,6 +54,9 @@ class MonitorSpec(Strict):
     """Limits for windows too large to load whole."""
     service: ServiceSpec = ServiceSpec()
     """Service health: what counts as an error, and the SLOs kept over their period."""
+    rollups: list[Literal["week", "month"]] = []
+    """Roll-ups to keep: each completed week (Monday to Monday) or month, local time, merged
+    from the stored windows (``pipeline.rollups``) and stored as a window of its own."""
     base_dir: Path = Path(".")
     """Folder that relative source paths resolve against (set by load_spec)."""
 
@@ -62,6 +65,12 @@ class MonitorSpec(Strict):
         problems = _role_conflicts(self.columns) + _task_requirements(self) + _drift_columns(self)
         problems += task_problems(self.actions, self.task.value)
         problems += service_problems(self.service, self.columns) + _slo_rules(self)
+        problems += [
+            f"policy.rules[{index}]: rule {rule.name!r} judges {rule.granularity} roll-ups: "
+            f"list {rule.granularity!r} under rollups"
+            for index, rule in enumerate(self.policy.rules)
+            if rule.granularity != "window" and rule.granularity not in self.rollups
+        ]
         if problems:
             raise PydanticCustomError("spec", "\n".join(problems))
         return self

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -197,6 +197,9 @@ class Rule(Strict):
     pool: Duration | None = None
     """Judge the metric over the labelled rows of every window in this span (e.g. ``7d``)
     together, exactly: quality and estimated metrics only, with absolute or baseline thresholds."""
+    granularity: Literal["window", "week", "month"] = "window"
+    """Which windows the rule judges: the model's own (default), or its weekly or monthly
+    roll-ups (listed in the spec's ``rollups``)."""
 
     @field_validator("threshold", "clear", mode="before")
     @classmethod
@@ -281,6 +284,11 @@ class PolicySpec(Strict):
                     extra = timedelta(weeks=rule.persistence.windows)
                     span = max(span, threshold.span + extra)
         return span
+
+    def at(self, granularity: str) -> PolicySpec:
+        """The policy for windows of ``granularity``: only its rules."""
+        rules = [rule for rule in self.rules if rule.granularity == granularity]
+        return self.model_copy(update={"rules": rules})
 
     @property
     def metric_keys(self) -> set[MetricKey]:
