@@ -57,6 +57,7 @@ from monitoring_lib.store.models import (
 from monitoring_lib.store.repository import (
     ProfileRef,
     RunInfo,
+    dialect_insert,
     model_id,
     record_of,
     replace_window,
@@ -219,14 +220,13 @@ def _summed_service(
 
 
 def rollup_model(session: Session, spec: MonitorSpec, granularity: str) -> int:
-    """The roll-up's own models row (``<model>@<granularity>``), created when missing."""
+    """The roll-up's own models row (``<model>@<granularity>``), created when missing; safe when
+    two runs race to create it."""
     name = rollup_name(spec.name, granularity)
-    found = session.execute(select(Model).where(Model.name == name)).scalar_one_or_none()
-    if found is None:
-        found = Model(name=name, task=spec.task.value, granularity=granularity, created_at=utcnow())
-        session.add(found)
-        session.flush()
-    elif found.granularity != granularity:
+    values = {"name": name, "task": spec.task.value, "granularity": granularity}
+    session.execute(dialect_insert(session)(Model).values(**values).on_conflict_do_nothing())
+    found = session.execute(select(Model).where(Model.name == name)).scalar_one()
+    if found.granularity != granularity:
         raise ValueError(f"model name {name!r} is taken by a model of its own: rename one of them")
     return found.id
 
