@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from driftwise import __version__
 from driftwise.cli_alerts import alerts_app
+from driftwise.cli_db import db_app
 from driftwise.cli_metrics import metrics_app
 from driftwise.cli_models import models_app
 from driftwise.cli_policy import policy_app
+from driftwise.output import VerboseOption, console, errors, fail, flow_output, table
 from driftwise.prefect_env import prepare_prefect
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Create or upgrade the metric store's schema.", no_args_is_help=True)
 labels_app = typer.Typer(help="Late labels: rescore past windows.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(labels_app, name="labels")
@@ -37,111 +36,16 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(models_app, name="models")
 
-console = Console()
-errors = Console(stderr=True)
-
 SpecPaths = Annotated[
     list[Path],
     typer.Argument(help="Monitor spec files (YAML), or folders of them.", show_default=False),
 ]
-UrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--url",
-        help=(
-            "Store URL, as the schema's owner; default: DRIFTWISE_MIGRATION_DATABASE_URL, else "
-            "DRIFTWISE_DATABASE_URL, else the local SQLite file."
-        ),
-    ),
-]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 @app.command()
 def version() -> None:
     """Print the driftwise version."""
     console.print(__version__)
-
-
-def _engine(url: str | None):  # type: ignore[no-untyped-def]
-    """The store as migrations see it: connected as the schema's owner."""
-    from monitoring_lib.settings import DriftwiseSettings
-    from monitoring_lib.store.engine import make_engine
-
-    return make_engine(url or DriftwiseSettings().migration_url)
-
-
-@db_app.command("upgrade")
-def db_upgrade(
-    url: UrlOption = None,
-    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
-) -> None:
-    """Apply the migrations in sql/ to the metric store (creates it when new)."""
-    from monitoring_lib.settings import safe_url
-    from monitoring_lib.store.engine import current_revision, upgrade
-
-    engine = _engine(url)
-    before = current_revision(engine)
-    upgrade(engine, revision)
-    after = current_revision(engine)
-    console.print(f"{safe_url(engine.url)}: {before or 'empty'} -> {after}", highlight=False)
-
-
-@db_app.command("downgrade")
-def db_downgrade(
-    revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")],
-    url: UrlOption = None,
-) -> None:
-    """Revert migrations (base removes every driftwise table)."""
-    from monitoring_lib.store.engine import current_revision, downgrade
-
-    engine = _engine(url)
-    downgrade(engine, revision)
-    console.print(f"now at {current_revision(engine) or 'base'}")
-
-
-@db_app.command("current")
-def db_current(url: UrlOption = None) -> None:
-    """Show the store's schema revision and whether it is the head this code expects."""
-    from monitoring_lib.settings import safe_url
-    from monitoring_lib.store.engine import current_revision, head_revision
-
-    engine = _engine(url)
-    current, head = current_revision(engine), head_revision(engine)
-    state = "up to date" if current == head else "run `driftwise db upgrade`"
-    console.print(
-        f"{safe_url(engine.url)}: at {current or 'base'}, head {head} ({state})", highlight=False
-    )
-    if current != head:
-        raise typer.Exit(1)
-
-
-@db_app.command("grant")
-def db_grant(
-    role: Annotated[str, typer.Argument(help="The application role the flows connect as.")],
-    url: UrlOption = None,
-    schema: Annotated[str, typer.Option(help="The schema driftwise's tables live in.")] = "public",
-) -> None:
-    """Let an application role read and write rows, now and in later migrations' tables, but
-    not DROP, ALTER or TRUNCATE (PostgreSQL; run as the schema's owner after `db upgrade`)."""
-    from monitoring_lib.store.engine import SchemaNotCurrentError
-    from monitoring_lib.store.roles import RoleError, grant_application_role
-
-    try:
-        warnings = grant_application_role(_engine(url), role, schema)
-    except (RoleError, SchemaNotCurrentError) as error:
-        raise _fail(escape(str(error))) from None
-    for warning in warnings:
-        errors.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
-    console.print(
-        f"{role}: SELECT, INSERT, UPDATE, DELETE on driftwise's tables in {schema} (and on "
-        "tables later migrations add); no DROP, ALTER or TRUNCATE",
-        highlight=False,
-    )
 
 
 @app.command()
@@ -157,7 +61,7 @@ def validate(
 
     files = [f for target in specs for f in spec_files(target)]
     if not files:
-        raise _fail(f"no spec files found in {', '.join(map(str, specs))}")
+        raise fail(f"no spec files found in {', '.join(map(str, specs))}")
     failed = 0
     for path in files:
         spec, problems = _spec_problems(path, offline)
@@ -173,15 +77,19 @@ def validate(
 
 
 def _spec_problems(path: Path, offline: bool) -> tuple[MonitorSpec | None, list[str]]:
-    """What `validate` reports for one spec file; `serve` refuses to start on the same."""
-    from monitoring_lib.io.loading import check_sources
+    """What `validate` reports for one spec file; `serve` refuses to start on the same.
+    Offline, nothing but the spec is read (no pandas, pyarrow or SQL driver is imported)."""
     from monitoring_lib.spec import SpecError, load_spec
 
     try:
         spec = load_spec(path)
     except SpecError as error:
         return None, error.problems
-    return spec, [] if offline else [f"{path}: {p}" for p in check_sources(spec)]
+    if offline:
+        return spec, []
+    from monitoring_lib.io.loading import check_sources
+
+    return spec, [f"{path}: {p}" for p in check_sources(spec)]
 
 
 def _print_problems(problems: list[str]) -> None:
@@ -192,14 +100,28 @@ def _print_problems(problems: list[str]) -> None:
 SpecPath = Annotated[Path, typer.Argument(help="Monitor spec file (YAML).", show_default=False)]
 
 
-def _print_summaries(results: list[dict[str, Any]]) -> None:
-    from rich.table import Table
+def _checked_spec(path: Path) -> MonitorSpec:
+    """The spec, or one error line before any flow starts (a spec's problems never get better
+    by running)."""
+    from monitoring_lib.spec import SpecError, load_spec
 
+    try:
+        return load_spec(path)
+    except SpecError as error:
+        _print_problems(error.problems)
+        raise fail(
+            f"{path}: {len(error.problems)} problem(s) above; fix them (`driftwise validate` "
+            "checks a spec)"
+        ) from None
+
+
+def _print_summaries(results: list[dict[str, Any]]) -> None:
     from monitoring_lib.pipeline.summary import shown
 
-    table = Table("model", "window", "rows", "labels", "drift share", "drifted columns", "status")
+    columns = ("model", "window", "rows", "labels", "drift share", "drifted columns", "status")
+    summaries = table(*columns, wrap=["model", "drifted columns"])
     for result in results:
-        table.add_row(
+        summaries.add_row(
             result["model"],
             result["window"],
             str(result["rows"]),
@@ -208,7 +130,7 @@ def _print_summaries(results: list[dict[str, Any]]) -> None:
             ", ".join(result["drifted_columns"]) or "—",
             result["status"],
         )
-    console.print(table)
+    console.print(summaries)
 
 
 @app.command()
@@ -219,6 +141,7 @@ def run(
         typer.Option(
             "--date",
             formats=["%Y-%m-%d"],
+            metavar="YYYY-MM-DD",
             help="Local start date of the window [default: yesterday's window].",
         ),
     ] = None,
@@ -230,18 +153,21 @@ def run(
             "against another one (otherwise refused)."
         ),
     ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Run the monitor flow for one window, ad hoc, through Prefect."""
+    _checked_spec(spec)
     prepare_prefect()
     from flows.monitor import MonitorParams, monitor_model
 
     day = date.date() if date else None
-    result = monitor_model(
-        MonitorParams(
-            spec_path=str(spec.resolve()), window_date=day, write_report=report,
-            use_current_reference=use_current_reference,
-        )
-    )  # fmt: skip
+    with flow_output(verbose):
+        result = monitor_model(
+            MonitorParams(
+                spec_path=str(spec.resolve()), window_date=day, write_report=report,
+                use_current_reference=use_current_reference,
+            )
+        )  # fmt: skip
     _print_summaries([result])
     if result.get("report_path"):
         console.print(f"report: {result['report_path']}", highlight=False)
@@ -251,11 +177,18 @@ def run(
 def backfill(
     spec: SpecPath,
     start: Annotated[
-        datetime, typer.Option(formats=["%Y-%m-%d"], help="Local date of the first window.")
+        datetime,
+        typer.Option(
+            formats=["%Y-%m-%d"], metavar="YYYY-MM-DD", help="Local date of the first window."
+        ),
     ],
     end: Annotated[
         datetime,
-        typer.Option(formats=["%Y-%m-%d"], help="Local date of the last window (inclusive)."),
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            metavar="YYYY-MM-DD",
+            help="Local date of the last window (inclusive).",
+        ),
     ],
     recompute: Annotated[bool, typer.Option(help="Recompute windows already complete.")] = False,
     concurrency: Annotated[int, typer.Option(min=1, max=16, help="Windows computed at once.")] = 2,
@@ -263,8 +196,22 @@ def backfill(
         bool,
         typer.Option(help="With --recompute: compare old windows with today's reference."),
     ] = False,
+    reports: Annotated[
+        bool, typer.Option(help="Write an Evidently HTML report per window.")
+    ] = True,
+    alerts: Annotated[
+        bool, typer.Option(help="Raise and deliver per-window alerts (off: the summary only).")
+    ] = False,
+    actions: Annotated[
+        bool, typer.Option(help="Let windows start retraining or rollback.")
+    ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
-    """Compute every window in a date range (idempotent: complete windows are skipped)."""
+    """Compute every window from --start to --end, both included (idempotent: complete windows
+    are skipped). As in the backfill deployment's form, no alerts or actions unless asked."""
+    _checked_spec(spec)
+    if end < start:
+        raise fail(f"--end ({end:%Y-%m-%d}) is before --start ({start:%Y-%m-%d})")
     prepare_prefect()
     from flows.backfill import BackfillParams, backfill_model
 
@@ -274,9 +221,13 @@ def backfill(
         end=end.date(),
         recompute=recompute,
         concurrency=concurrency,
+        write_reports=reports,
+        send_alerts=alerts,
+        allow_actions=actions,
         use_current_reference=use_current_reference,
     )
-    results = backfill_model(params)
+    with flow_output(verbose):
+        results = backfill_model(params)
     _print_summaries(results)
     console.print(f"{len(results)} windows computed", highlight=False)
 
@@ -301,11 +252,11 @@ def serve(
 
     files = spec_files(target)
     if not files:
-        raise _fail(f"no monitor specs in {target}")
+        raise fail(f"no monitor specs in {target}")
     specs, problems = _servable_specs(files, offline)
     if problems:
         _print_problems(problems)
-        raise _fail(f"nothing served: {len(problems)} problem(s) in the specs above")
+        raise fail(f"nothing served: {len(problems)} problem(s) in the specs above")
     prepare_prefect()
     from flows.deployments import spec_deployments
     from flows.serving import serve_deployments
@@ -319,7 +270,7 @@ def serve(
 
     unfinished = serve_deployments(deployments, on_ready=ready, stop_timeout=stop_timeout)
     if unfinished:
-        raise _fail(
+        raise fail(
             f"stopped, but not cleanly ({unfinished}; is the Prefect API reachable?):"
             " some schedules may still be active, some runs may still show as running"
         )
@@ -350,7 +301,11 @@ def labels_refresh(
     spec: SpecPath,
     since: Annotated[
         datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Only windows starting on or after this date."),
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            metavar="YYYY-MM-DD",
+            help="Only windows starting on or after this date.",
+        ),
     ] = None,
 ) -> None:
     """Recompute quality for past windows whose labels arrived since; drift is left as it was."""
@@ -364,7 +319,7 @@ def labels_refresh(
     try:
         monitor = load_spec(spec)
     except SpecError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     start = since.replace(tzinfo=ZoneInfo(monitor.window.timezone)) if since else None
     outcomes = refresh_labels(monitor, open_store(DriftwiseSettings().store_url), since=start)
     for outcome in outcomes:
@@ -381,11 +336,12 @@ def demo_command(
     days: Annotated[int, typer.Option(min=20, max=365, help="Days of traffic to simulate.")] = 60,
     change_after: Annotated[int, typer.Option(min=5, help="Days before the world changes.")] = 35,
     rows: Annotated[int, typer.Option(min=200, help="Applications scored per day.")] = 1_500,
+    verbose: VerboseOption = False,
 ) -> None:
     """Simulate a credit model in production and monitor every day through Prefect: quiet while
     nothing changes, drift and a quality drop after the change, retraining behind the gate."""
     if change_after >= days:
-        raise _fail(f"--change-after ({change_after}) must be before the last day ({days})")
+        raise fail(f"--change-after ({change_after}) must be before the last day ({days})")
     prepare_prefect()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -397,7 +353,7 @@ def demo_command(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
+    with flow_output(verbose), Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("monitoring day by day", total=days)
 
         def on_day(_index: int, result: dict[str, Any]) -> None:
@@ -409,25 +365,16 @@ def demo_command(
 
 
 def _print_demo(run: Any) -> None:
-    from rich.table import Table
-
     from monitoring_lib.pipeline.summary import shown
 
-    table = Table(
-        "day",
-        "world",
-        "labels",
-        "drift share",
-        "accuracy",
-        "ROC AUC",
-        "decision",
-        "champion",
+    days = table(
+        "day", "world", "labels", "drift share", "accuracy", "ROC AUC", "decision", "champion",
         title="Each day as its run saw it (labels: the share known at run time)",
-    )
+    )  # fmt: skip
     events = []
     for day in run.days:
         quality = day["quality"]
-        table.add_row(
+        days.add_row(
             day["window"],
             day["world"],
             shown(day["label_coverage"], 2),
@@ -439,7 +386,7 @@ def _print_demo(run: Any) -> None:
         )
         if day["decision"] != "none":
             events += [f"{day['window']}: {reason}" for reason in day["reasons"]]
-    console.print(table)
+    console.print(days)
     console.print("[bold]What the policy did[/]")
     for event in events or ["nothing fired"]:
         console.print(f"  {event}", highlight=False, soft_wrap=True)

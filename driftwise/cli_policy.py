@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from driftwise.output import table
 
 if TYPE_CHECKING:
     from monitoring_lib.policy.rules import Evaluation, RuleResult
@@ -68,6 +70,15 @@ def _aware(moment: datetime, zone: str) -> datetime:
     return local.astimezone(UTC)
 
 
+def _through(end: datetime, zone: str) -> datetime:
+    """The exclusive bound after an inclusive ``--end``: a date takes in the windows that start
+    on it (up to the next local midnight), a time the windows starting at or before it."""
+    if end.tzinfo is None and end.time() == time(0):
+        following = datetime.combine(end.date() + timedelta(days=1), time(0), ZoneInfo(zone))
+        return following.astimezone(UTC)
+    return _aware(end, zone) + timedelta(microseconds=1)
+
+
 def _label(start: datetime, zone: str) -> str:
     local = start.astimezone(ZoneInfo(zone))
     return local.date().isoformat() if local.time() == time(0) else f"{local:%Y-%m-%d %H:%M}"
@@ -101,32 +112,44 @@ def _statistic(result: RuleResult) -> str:
     return ""
 
 
-def _table(evaluations: list[Evaluation], zone: str, show_all: bool) -> Table:
-    """One row per rule that breached, fired or cleared (every rule with ``show_all``); the
-    statistic column appears when a CUSUM or pooled rule is in the policy."""
-    table = Table(title="Policy replay (nothing written, nothing acted on)", show_lines=False)
-    sequential = any(r.statistics for e in evaluations for r in e.results)
+def _shown(evaluations: list[Evaluation], show_all: bool) -> list[tuple[Evaluation, RuleResult]]:
+    """The rules that breached, fired or cleared (every rule with ``show_all``), per window."""
+    return [
+        (evaluation, result)
+        for evaluation in evaluations
+        for result in evaluation.results
+        if show_all or result.breached or result.firing or result.cleared
+    ]
+
+
+def _table(rows: list[tuple[Evaluation, RuleResult]], zone: str) -> Table:
+    """One line per shown rule: its reason is printed below the table, so a row never wraps
+    into a column of a few characters; the statistic column appears when a CUSUM or pooled
+    rule is in the policy."""
+    sequential = any(result.statistics for _, result in rows)
     columns = ("window", "rule", "value", "threshold", *(("statistic",) if sequential else ()))
-    for name in (*columns, "fired", "action"):
-        table.add_column(name, no_wrap=name not in ("rule", "statistic"), overflow="fold")
-    table.add_column("reason", ratio=1)
-    for evaluation in evaluations:
-        label = _label(evaluation.window_start, zone)
-        for result in evaluation.results:
-            if show_all or result.breached or result.firing or result.cleared:
-                action = "" if result.decision == "none" else str(result.decision)
-                statistic = (_statistic(result),) if sequential else ()
-                table.add_row(
-                    label,
-                    result.rule,
-                    _number(result.value),
-                    _number(result.threshold),
-                    *statistic,
-                    _fired(result),
-                    action,
-                    Text(result.reason),  # plain text: '[high]' is not rich markup
-                )
-    return table
+    replayed = table(
+        *columns, "fired", "action", wrap=("rule", "statistic"),
+        title="Policy replay (nothing written, nothing acted on)",
+    )  # fmt: skip
+    for evaluation, result in rows:
+        action = "" if result.decision == "none" else str(result.decision)
+        statistic = (_statistic(result),) if sequential else ()
+        replayed.add_row(
+            _label(evaluation.window_start, zone),
+            Text(result.rule),
+            _number(result.value),
+            _number(result.threshold),
+            *statistic,
+            _fired(result),
+            action,
+        )
+    return replayed
+
+
+def _reasons(rows: list[tuple[Evaluation, RuleResult]], zone: str) -> list[Text]:
+    """'window: reason', one per shown rule (plain text: '[high]' is not rich markup)."""
+    return [Text(f"{_label(e.window_start, zone)} {result.reason}") for e, result in rows]
 
 
 def champion_periods_text(evaluations: list[Evaluation], zone: str) -> str:
@@ -157,7 +180,9 @@ def replay(
         datetime,
         typer.Option(
             formats=TIME_FORMATS,
-            help="Replay windows starting at or after this (in the spec's time zone).",
+            metavar="YYYY-MM-DD",
+            help="Replay windows starting on or after this date (or YYYY-MM-DDTHH:MM), in the "
+            "spec's time zone.",
             show_default=False,
         ),
     ],
@@ -165,7 +190,9 @@ def replay(
         datetime | None,
         typer.Option(
             formats=TIME_FORMATS,
-            help="...and before this (exclusive). Default: now.",
+            metavar="YYYY-MM-DD",
+            help="...up to the windows starting on this date, included, as `backfill --end` "
+            "(with a time: starting at or before it). Default: now.",
             show_default=False,
         ),
     ] = None,
@@ -173,7 +200,8 @@ def replay(
         bool, typer.Option("--all", help="List every rule of every window, not only breaches.")
     ] = False,
 ) -> None:
-    """Show what the policy would have decided over the stored windows; acts on nothing."""
+    """Show what the policy would have decided over the stored windows from --start to --end
+    (both included); acts on nothing."""
     from monitoring_lib.policy.store import replay_policy
     from monitoring_lib.settings import DriftwiseSettings
     from monitoring_lib.store.engine import SchemaNotCurrentError, open_store
@@ -182,9 +210,9 @@ def replay(
     spec, policy = _load(spec_path)
     zone = spec.window.timezone
     first = _aware(start, zone)
-    last = _aware(end, zone) if end else datetime.now(UTC)
+    last = _through(end, zone) if end else datetime.now(UTC)
     if last <= first:
-        raise _fail(f"--end ({last:%Y-%m-%d %H:%M} UTC) must be after --start")
+        raise _fail(f"--end ({end:%Y-%m-%d %H:%M}) is before --start ({start:%Y-%m-%d %H:%M})")
     try:
         sessions = open_store(DriftwiseSettings().store_url)
         with sessions() as session:
@@ -194,7 +222,10 @@ def replay(
     if not evaluations:
         console.print(f"{spec.name}: no stored windows between {first} and {last}")
         return
-    console.print(_table(evaluations, zone, show_all))
+    rows = _shown(evaluations, show_all)
+    console.print(_table(rows, zone))
+    for reason in _reasons(rows, zone):
+        console.print(reason, highlight=False, soft_wrap=True)
     console.print(champion_periods_text(evaluations, zone), highlight=False)
     decisions = Counter(str(e.decision) for e in evaluations if e.decision != "none")
     summary = ", ".join(f"{name} x{count}" for name, count in sorted(decisions.items())) or "none"

@@ -9,6 +9,7 @@ from prefect import flow, runtime
 from pydantic import BaseModel, Field
 
 from driftwise import __version__
+from flows.form import optional_in_form
 from flows.retrain import RetrainParams, retrain_model
 from flows.rollback import RollbackParams, rollback_model
 from monitoring_lib.observability.logs import configure_logging, log_context
@@ -44,6 +45,7 @@ class MonitorParams(BaseModel):
     )
     window_date: date | None = Field(
         default=None,
+        json_schema_extra=optional_in_form,
         description=(
             "Local start date of the window to compute. "
             "Empty: the last whole window before the run's scheduled time."
@@ -51,10 +53,12 @@ class MonitorParams(BaseModel):
     )
     window_end: datetime | None = Field(
         default=None,
+        json_schema_extra=optional_in_form,
         description="End of the window to compute (sub-day windows, backfills); beats window_date.",
     )
     labels_as_of: datetime | None = Field(
         default=None,
+        json_schema_extra=optional_in_form,
         description=(
             "Use only labels that had arrived by this time (needs columns.label_timestamp). "
             "Empty: every label present now."

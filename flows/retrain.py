@@ -12,6 +12,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
+from flows.form import optional_in_form
 from monitoring_lib.actions.gate import Approval, ApprovalVerdict, GateResult, decide_promotion
 from monitoring_lib.actions.log import ActionStatus
 from monitoring_lib.spec.monitor import load_spec
@@ -35,10 +36,13 @@ class RetrainParams(BaseModel):
     )
     as_of: datetime | None = Field(
         default=None,
+        json_schema_extra=optional_in_form,
         description="Train on what was known then (labels, cooldown). Empty: the scheduled time.",
     )
     window_start: datetime | None = Field(
-        default=None, description="The window whose verdict asked for it."
+        default=None,
+        json_schema_extra=optional_in_form,
+        description="The window whose verdict asked for it.",
     )
 
 

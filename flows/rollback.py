@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow, runtime
 from pydantic import BaseModel, Field
 
+from flows.form import optional_in_form
 from monitoring_lib.spec.monitor import load_spec
 from tasks.actions import rollback_task
 from tasks.monitoring import critical_notice_task, deliver_alerts_task
@@ -20,7 +21,9 @@ class RollbackParams(BaseModel):
     reason: str = Field(default="requested by hand", description="Why roll back.")
     decided_by: str = Field(default="operator", description="Who asks (a person, or 'policy').")
     as_of: datetime | None = Field(
-        default=None, description="Time of the decision. Empty: the run's scheduled time."
+        default=None,
+        json_schema_extra=optional_in_form,
+        description="Time of the decision. Empty: the run's scheduled time.",
     )
 
 

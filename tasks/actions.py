@@ -20,6 +20,7 @@ from monitoring_lib.actions.training import Holdout, load_trainer, train_challen
 from monitoring_lib.spec.actions import RetrainSpec
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.repository import ensure_model
+from tasks.retries import worth_retrying
 from tasks.store import model_registry, store_sessions
 
 
@@ -72,6 +73,7 @@ def score_task(spec: MonitorSpec, challenger: Any, holdout: Holdout) -> steps.Co
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=[2, 10],
+    retry_condition_fn=worth_retrying,
 )
 def register_and_gate_task(
     spec: MonitorSpec,
@@ -95,6 +97,7 @@ def register_and_gate_task(
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=[2, 10],
+    retry_condition_fn=worth_retrying,
 )
 def promote_task(
     spec: MonitorSpec,
@@ -110,7 +113,13 @@ def promote_task(
         )  # fmt: skip
 
 
-@task(name="close retraining", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+@task(
+    name="close retraining",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=worth_retrying,
+)
 def finish_retrain_task(
     action_id: int,
     status: ActionStatus,
@@ -149,7 +158,11 @@ def mark_good_task(spec: MonitorSpec, now: datetime) -> int | None:
 
 
 @task(
-    name="register the serving model", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10]
+    name="register the serving model",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=worth_retrying,
 )
 def register_serving_model_task(spec: MonitorSpec, now: datetime) -> int | None:
     """At the model's first run, the model whose predictions are in the log becomes the

@@ -10,7 +10,6 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
-from prefect.states import State
 from pydantic import SecretStr
 
 from monitoring_lib.alerts.channels.factory import channels_from_settings
@@ -21,7 +20,6 @@ from monitoring_lib.pipeline.alerting import queue_critical_notice
 from monitoring_lib.pipeline.evaluate import evaluate_window
 from monitoring_lib.pipeline.late_labels import refresh_labels
 from monitoring_lib.pipeline.persist import WindowOutcome, persist_window
-from monitoring_lib.pipeline.reruns import ReferenceChangedError
 from monitoring_lib.pipeline.rollups import fill_rollups
 from monitoring_lib.pipeline.stages import WindowEvaluation
 from monitoring_lib.pipeline.streamed import evaluate_window_streamed, rows_to_evaluate
@@ -30,6 +28,7 @@ from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.engine import open_store
 from monitoring_lib.store.repository import RunInfo, completed_windows, ensure_model
 from monitoring_lib.windows import Window
+from tasks.retries import worth_retrying
 from tasks.store import store_sessions
 
 
@@ -92,17 +91,12 @@ def evaluate_window_streamed_task(
     return evaluation
 
 
-def _worth_retrying(task: object, task_run: object, state: State) -> bool:
-    """A refused rerun fails the same way every time; anything else may pass next time."""
-    return not isinstance(state.data, ReferenceChangedError)
-
-
 @task(
     name="persist window, evaluate policy",
     cache_policy=NO_CACHE,
     retries=3,
     retry_delay_seconds=[2, 5, 15],
-    retry_condition_fn=_worth_retrying,
+    retry_condition_fn=worth_retrying,
 )
 def persist_window_task(
     spec: MonitorSpec,
@@ -183,6 +177,7 @@ def critical_notice_task(spec: MonitorSpec, rule: str, reason: str, now: datetim
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=[2, 10],
+    retry_condition_fn=worth_retrying,
 )
 def refresh_labels_task(spec: MonitorSpec, as_of: datetime | None, since: datetime) -> int:
     """Quality of recent windows whose labels arrived since they ran; drift is left alone."""

@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 
+from monitoring_lib.errors import DeterministicError
 from monitoring_lib.records import TASK_METRICS, Metric
 from monitoring_lib.spec.actions import TRAINER_PATH
 from monitoring_lib.store.repository import StoredWindow
@@ -30,7 +31,7 @@ Trainer = Callable[..., Any]
 """``trainer(features, target, *, spec) -> fitted estimator`` with predict (and predict_proba)."""
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(DeterministicError, ValueError):
     """The labelled rows cannot make a training set (too few, one class, missing columns)."""
 
 

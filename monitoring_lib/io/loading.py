@@ -207,13 +207,28 @@ def check_sources(spec: MonitorSpec) -> list[str]:
         except SourceError as error:
             problems.append(str(error))
             continue
-        for where, present in found.items():
-            problems += [
-                f"{role} source {where}: no column '{name}' ({_role_of(spec, name)}); "
-                f"it has {present}"
-                for name in names
-                if name not in present
-            ]
+        problems += _missing_columns(spec, role, names, found)
+    return problems
+
+
+def _missing_columns(
+    spec: MonitorSpec, role: str, names: list[str], found: dict[str, list[str]]
+) -> list[str]:
+    """One line per missing column, however many of the source's files lack it."""
+    problems = []
+    for name in names:
+        lacking = [where for where, present in found.items() if name not in present]
+        if not lacking:
+            continue
+        where = (
+            lacking[0]
+            if len(found) == 1
+            else (f"{len(lacking)} of its {len(found)} files (e.g. {lacking[0]})")
+        )
+        problems.append(
+            f"{role} source {where}: no column '{name}' ({_role_of(spec, name)}); "
+            f"it has {found[lacking[0]]}"
+        )
     return problems
 
 

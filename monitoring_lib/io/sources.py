@@ -22,6 +22,7 @@ import pyarrow.dataset as pads
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from monitoring_lib.errors import DeterministicError
 from monitoring_lib.settings import environment_secret, safe_url
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.spec.sources import FileSource, Source, SqlSource
@@ -30,7 +31,7 @@ from monitoring_lib.windows import Window
 DEFAULT_CHUNK_ROWS = 250_000
 
 
-class SourceError(ValueError):
+class SourceError(DeterministicError, ValueError):
     """A source that cannot be read as the spec says."""
 
 
@@ -60,7 +61,10 @@ def resolve_files(source: FileSource, base_dir: Path, role: str) -> list[Path]:
     pattern = _absolute(source.path, base_dir)
     files = sorted(Path(p) for p in glob.glob(str(pattern), recursive=True) if Path(p).is_file())
     if not files:
-        raise SourceError(f"{role} source: no file matches '{source.path}' (looked for {pattern})")
+        raise SourceError(
+            f"{role} source: no file matches '{source.path}' (looked for {pattern}); fix "
+            f"sources.{role}.path in the spec (relative to the spec's folder) or add the files"
+        )
     return files
 
 

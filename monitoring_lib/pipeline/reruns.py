@@ -12,12 +12,13 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from monitoring_lib.errors import DeterministicError
 from monitoring_lib.store.models import ReferenceProfile, Run
 from monitoring_lib.store.repository import model_id
 from monitoring_lib.windows import Window
 
 
-class ReferenceChangedError(RuntimeError):
+class ReferenceChangedError(DeterministicError, RuntimeError):
     """A rerun would compare a window with a reference other than the one it was computed with."""
 
 

@@ -18,10 +18,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitoring_lib.errors import DeterministicError
 from monitoring_lib.settings import safe_url
 
 
-class SchemaNotCurrentError(RuntimeError):
+class SchemaNotCurrentError(DeterministicError, RuntimeError):
     """The store's schema revision is not the one this code was written for."""
 
 
@@ -51,6 +52,15 @@ def make_engine(url: URL | str, **options: Any) -> Engine:
         event.listen(engine, "connect", _enable_sqlite_foreign_keys)
         return engine
     return create_engine(url, pool_pre_ping=True, **options)
+
+
+def missing_sqlite_file(url: URL | str) -> Path | None:
+    """The file of a SQLite store that does not exist yet (connecting would create it)."""
+    url = make_url(url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    path = Path(url.database)
+    return None if path.exists() else path
 
 
 def alembic_config(engine: Engine) -> Config:

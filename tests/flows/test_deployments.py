@@ -198,7 +198,8 @@ def test_serve_refuses_specs_that_fail_validation(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert lines[:-1] == [
         f"✗ {specs}/missing.yaml: predictions source: no file matches "
-        f"'{good.parent}/gone.parquet' (looked for {good.parent}/gone.parquet)",
+        f"'{good.parent}/gone.parquet' (looked for {good.parent}/gone.parquet); fix "
+        "sources.predictions.path in the spec (relative to the spec's folder) or add the files",
         f"✗ {specs}/twin.yaml: model name 'refused' is also used by {specs}/good.yaml",
         f"✗ {specs}/typo.yaml: task: Input should be 'binary', 'multiclass' or 'regression'",
     ]
@@ -236,3 +237,27 @@ def test_prefect_yaml_matches_the_spec_it_deploys() -> None:
             assert schedule["cron"] == spec.window.cron
             assert schedule["timezone"] == spec.window.timezone
     assert sorted(flows) == sorted(roles)
+
+
+def test_optional_parameters_read_as_plain_inputs_in_the_run_form() -> None:
+    """Prefect's UI renders a parameter's JSON schema; a `None` branch there reads "Property is
+    type 'None'". Optional parameters are one input left empty instead, and None still works."""
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.backfill import backfill_model
+    from flows.monitor import MonitorParams, monitor_model
+    from flows.retrain import retrain_model
+    from flows.rollback import rollback_model
+
+    for flow_ in (monitor_model, backfill_model, retrain_model, rollback_model):
+        schema = parameter_schema(flow_).model_dump()
+        for model in schema["definitions"].values():
+            for name, field in model["properties"].items():
+                branches = field.get("anyOf", [])
+                assert {"type": "null"} not in branches, (flow_.name, name)
+                assert "description" in field, (flow_.name, name)
+    window_date = parameter_schema(monitor_model).model_dump()["definitions"]["MonitorParams"][
+        "properties"
+    ]["window_date"]
+    assert (window_date["type"], window_date["format"]) == ("string", "date")
+    assert MonitorParams(spec_path="x.yaml", window_date=None).window_date is None

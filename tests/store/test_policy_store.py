@@ -257,3 +257,38 @@ def test_cli_replay_prints_what_would_have_fired(
     failed = CliRunner().invoke(policy_app, ["replay", str(bad), "--start", "2024-05-01"])
     assert failed.exit_code == 1
     assert "rule 'drift': direction: Input should be 'above' or 'below'" in failed.output
+
+
+def test_cli_replay_end_is_inclusive_and_rows_stay_one_line_at_80_columns(
+    pg_sessions: sessionmaker[Session],
+    pg_engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for day, drift in enumerate([0.2, 0.7, 0.8, 0.9]):
+        store_window(pg_sessions, day, drift=drift)
+    monkeypatch.setenv(
+        "DRIFTWISE_DATABASE_URL", pg_engine.url.render_as_string(hide_password=False)
+    )
+    path = write_spec(tmp_path, [DRIFT])
+    result = CliRunner().invoke(
+        policy_app,
+        ["replay", str(path), "--start", "2024-05-01", "--end", "2024-05-03"],
+        terminal_width=80,
+    )
+    assert result.exit_code == 0, result.output
+    # Like `backfill --end`: the window starting on the --end date is replayed, the next is not.
+    assert "3 windows replayed" in result.output
+    assert "2024-05-04" not in result.output
+    rows = [line for line in result.output.splitlines() if line.strip().startswith("2024-05-0")]
+    table_rows = [line for line in rows if "[warning]" not in line]
+    assert [row.split()[:2] for row in table_rows] == [
+        ["2024-05-02", "drift"],
+        ["2024-05-03", "drift"],
+    ]
+    assert all(len(row) <= 80 for row in table_rows)
+    reasons = [line for line in rows if "[warning]" in line]
+    assert [reason.split()[:3] for reason in reasons] == [
+        ["2024-05-02", "[warning]", "drift:"],
+        ["2024-05-03", "[warning]", "drift:"],
+    ]

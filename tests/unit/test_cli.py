@@ -78,7 +78,11 @@ def test_db_upgrade_and_current(
     )
     before = runner.invoke(app, ["db", "current", "--url", url])
     assert before.exit_code == 1
-    assert "run `driftwise db upgrade`" in before.output
+    if backend == "sqlite":  # not created by asking
+        assert "no metric store here yet; `driftwise db upgrade` creates it" in before.output
+        assert not (tmp_path / "cli.db").exists()
+    else:
+        assert "run `driftwise db upgrade`" in before.output
     upgraded = runner.invoke(app, ["db", "upgrade", "--url", url])
     assert upgraded.exit_code == 0, upgraded.output
     after = runner.invoke(app, ["db", "current", "--url", url])
@@ -90,3 +94,40 @@ def test_db_upgrade_defaults_to_the_sqlite_file_under_home(tmp_path: Path) -> No
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / ".driftwise" / "driftwise.db").is_file()
+
+
+def test_db_current_in_an_empty_folder_creates_nothing(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["db", "current"], terminal_width=200)
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"{tmp_path / '.driftwise' / 'driftwise.db'}: no metric store here yet; "
+        "`driftwise db upgrade` creates it"
+    )
+    assert not (tmp_path / ".driftwise").exists()
+
+
+def test_validate_names_a_column_missing_from_many_files_once(tmp_path: Path) -> None:
+    spec = write_project(tmp_path, numerical=["income", "savings"])
+    log = pd.read_parquet(tmp_path / "log.parquet")
+    (tmp_path / "log.parquet").unlink()
+    for day in range(5):
+        log.to_parquet(tmp_path / f"log-{day}.parquet")
+    data = yaml.safe_load(spec.read_text())
+    data["sources"]["predictions"]["path"] = "log-*.parquet"
+    spec.write_text(yaml.safe_dump(data))
+    result = runner.invoke(app, ["validate", str(spec)], terminal_width=300)
+    assert result.exit_code == 1
+    predictions = [line for line in result.output.splitlines() if "predictions source" in line]
+    assert predictions == [
+        f"✗ {spec}: predictions source 5 of its 5 files (e.g. {tmp_path / 'log-0.parquet'}): "
+        "no column 'savings' (columns.numerical[1]); it has ['ts', 'id', 'income', 'pred']"
+    ]
+
+
+def test_backfill_has_the_switches_of_its_form_and_dates_read_yyyy_mm_dd() -> None:
+    result = runner.invoke(app, ["backfill", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    for switch in ("--reports", "--no-reports", "--alerts", "--actions", "--verbose"):
+        assert switch in result.output
+    assert "YYYY-MM-DD" in result.output
+    assert "%Y" not in result.output

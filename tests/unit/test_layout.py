@@ -18,6 +18,7 @@ CORE = ROOT / "monitoring_lib"
 LAYERS = {
     "monitoring_lib": 5,
     "monitoring_lib.records": 0,
+    "monitoring_lib.errors": 0,
     "monitoring_lib.windows": 0,
     "monitoring_lib.durations": 0,
     "monitoring_lib.settings": 0,

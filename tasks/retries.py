@@ -1,0 +1,17 @@
+"""When a failed task is worth another attempt: only when the error may pass next time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.states import State
+
+from monitoring_lib.errors import DeterministicError
+
+
+def worth_retrying(task: object, task_run: object, state: State[Any]) -> bool:
+    """Prefect's ``retry_condition_fn``: a ``DeterministicError`` (bad spec, no file matching,
+    missing column, schema revision, refused rerun) fails the same way every time, so the run
+    fails at once with its message; anything else (a dropped connection, a locked database)
+    is retried."""
+    return not isinstance(state.data, DeterministicError)
