@@ -19,6 +19,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from monitoring_lib.errors import DeterministicError
+from monitoring_lib.records import TASK_METRICS
 from monitoring_lib.spec.actions import ActionsSpec, task_problems
 from monitoring_lib.spec.alerts import AlertsSpec
 from monitoring_lib.spec.base import Strict, Task
@@ -30,7 +32,7 @@ from monitoring_lib.spec.sources import FileSource, SourcesSpec, SqlSource
 from monitoring_lib.spec.window import MemorySpec, WindowSpec
 
 
-class SpecError(ValueError):
+class SpecError(DeterministicError, ValueError):
     """A spec that cannot be used; ``problems`` holds one ``file: key: message`` line each."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -63,6 +65,7 @@ class MonitorSpec(Strict):
     @model_validator(mode="after")
     def _check_roles(self) -> MonitorSpec:
         problems = _role_conflicts(self.columns) + _task_requirements(self) + _drift_columns(self)
+        problems += _rule_metrics(self)
         problems += task_problems(self.actions, self.task.value)
         problems += service_problems(self.service, self.columns) + _slo_rules(self)
         problems += [
@@ -114,6 +117,19 @@ def _drift_columns(spec: MonitorSpec) -> list[str]:
         for name in spec.drift.per_column
         if name not in monitored
     ]
+
+
+def _rule_metrics(spec: MonitorSpec) -> list[str]:
+    """Rules on quality metrics the model's task does not store could never fire."""
+    stored = TASK_METRICS[spec.task.value]
+    problems = []
+    for index, rule in enumerate(spec.policy.rules):
+        where = f"policy.rules[{index}]: rule {rule.name!r}: {rule.metric} is not stored for a"
+        if rule.metric.startswith("quality.") and rule.metric not in stored:
+            problems.append(f"{where} {spec.task.value} model; it stores {', '.join(stored)}")
+        if rule.metric.startswith("estimated.") and spec.task is Task.REGRESSION:
+            problems.append(f"{where} regression model (its quality is not estimated)")
+    return problems
 
 
 def _task_requirements(spec: MonitorSpec) -> list[str]:

@@ -5,6 +5,7 @@ How a rule is read window by window lives with its evaluation, in ``monitoring_l
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
@@ -21,6 +22,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from monitoring_lib.durations import Duration
+from monitoring_lib.records import Metric
 from monitoring_lib.spec.base import Decision, Severity, Strict
 from monitoring_lib.spec.thresholds import (  # the rule kinds, re-exported
     AbsoluteThreshold as AbsoluteThreshold,
@@ -31,6 +33,9 @@ from monitoring_lib.spec.thresholds import BurnRateThreshold as BurnRateThreshol
 from monitoring_lib.spec.thresholds import CusumThreshold as CusumThreshold
 from monitoring_lib.spec.thresholds import LearnedThreshold as LearnedThreshold
 from monitoring_lib.spec.thresholds import Threshold as Threshold
+
+STORED_METRICS = tuple(metric.value for metric in Metric)
+"""The metric names a rule can watch: what driftwise stores (``records.Metric``)."""
 
 MetricKey = tuple[str, str, str]
 """(metric, column, segment): the part of the store's key a rule watches."""
@@ -200,6 +205,24 @@ class Rule(Strict):
     granularity: Literal["window", "week", "month"] = "window"
     """Which windows the rule judges: the model's own (default), or its weekly or monthly
     roll-ups (listed in the spec's ``rollups``)."""
+
+    @field_validator("metric")
+    @classmethod
+    def _stored_metric(cls, value: str) -> str:
+        """A rule on a name driftwise never stores ('drift.shares') could never fire."""
+        if value in STORED_METRICS:
+            return value
+        close = difflib.get_close_matches(value, STORED_METRICS, n=1, cutoff=0.6)
+        hint = (
+            f"did you mean '{close[0]}'?"
+            if close
+            else "it stores " + ", ".join(sorted({m.split(".")[0] + ".*" for m in STORED_METRICS}))
+        )
+        raise PydanticCustomError(
+            "metric",
+            "'{value}' is not a metric driftwise stores; {hint}",
+            {"value": value, "hint": hint},
+        )
 
     @field_validator("threshold", "clear", mode="before")
     @classmethod

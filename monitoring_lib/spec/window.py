@@ -8,12 +8,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     Field,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from monitoring_lib.durations import parse_duration
+from monitoring_lib.durations import format_duration, parse_duration
 from monitoring_lib.spec.base import Strict
+from monitoring_lib.spec.schedule import cron_problem, default_cron
 from monitoring_lib.windows import DAY
 
 
@@ -24,8 +26,10 @@ class WindowSpec(Strict):
     """IANA zone the windows are cut in (daily windows run local midnight to local midnight)."""
     naive_timestamps_in: str = "UTC"
     """Zone to read timestamps that carry no offset in."""
-    cron: str = "30 0 * * *"
-    """When the daily deployment runs, in `timezone`; each run takes the last whole window."""
+    cron: str = Field(default="", validate_default=True)
+    """When the monitor deployment runs, in `timezone`; each run takes the last whole window,
+    so it must fire once per window. Default: from the length (daily at 00:30, weekly on Mondays
+    at 00:30, every N hours at half past)."""
 
     @field_validator("length", mode="before")
     @classmethod
@@ -68,13 +72,30 @@ class WindowSpec(Strict):
 
     @field_validator("cron")
     @classmethod
-    def _check_cron(cls, value: str) -> str:
+    def _check_cron(cls, value: str, info: ValidationInfo) -> str:
+        length = info.data.get("length")
+        if not isinstance(length, timedelta):  # the length's own error is reported
+            return value or "30 0 * * *"
+        if not value.strip():
+            derived = default_cron(length)
+            if derived is None:
+                raise PydanticCustomError(
+                    "cron",
+                    "no cron runs once per {length} window (cron can run every day, every week, "
+                    "or every N hours or minutes dividing a day): use a window.length of 1d, 7d "
+                    "or a divisor of 1d",
+                    {"length": format_duration(length)},
+                )
+            return derived
         if len(value.split()) != 5:
             raise PydanticCustomError(
                 "cron",
                 "'{value}' is not a 5-field cron expression like '30 0 * * *'",
                 {"value": value},
             )
+        problem = cron_problem(value, length)
+        if problem:
+            raise PydanticCustomError("cron", "{problem}", {"problem": problem})
         return value
 
 
