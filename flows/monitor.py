@@ -178,6 +178,13 @@ def _monitor_window(
     return {"window_start": window.start.isoformat(), **summary.__dict__, "status": summary.status}
 
 
+def outcome_line(action: str, result: dict[str, Any]) -> str:
+    """'retraining: rejected: challenger quality.roc_auc 0.81 vs champion 0.8: +0.0091 < margin
+    0.01, ...': what a subflow did and why, for the summary and the demo, not only its log."""
+    why = "; ".join(str(reason) for reason in result.get("reasons", []))
+    return f"{action}: {result['status']}" + (f": {why}" if why else "")
+
+
 def act_on(
     verdict: Evaluation, spec: MonitorSpec, params: MonitorParams, window: Window, as_of: datetime
 ) -> str | None:
@@ -190,7 +197,7 @@ def act_on(
             as_of=as_of,
             window_start=window.start,
         )
-        return f"retraining: {retrain_model(retrain)['status']}"
+        return outcome_line("retraining", retrain_model(retrain))
     if step is FollowUp.ROLLBACK:
         rollback = RollbackParams(
             spec_path=params.spec_path,
@@ -198,7 +205,7 @@ def act_on(
             decided_by="policy",
             as_of=as_of,
         )
-        return f"rollback: {rollback_model(rollback)['status']}"
+        return outcome_line("rollback", rollback_model(rollback))
     if step is FollowUp.MARK_GOOD:
         mark_good_task(spec, as_of)
     return None

@@ -85,13 +85,11 @@ def _verdict(
         )
     if champion is None or improvement is None:
         return False, f"the champion has no finite {metric}: not promoted (fail closed)"
-    compared = (
-        f"challenger {metric} {challenger:.4g} vs champion {champion:.4g} "
-        f"({direction} is better): improvement {improvement:+.4g}, margin {margin:g}"
-    )
+    lower = " (lower is better)" if direction == "lower" else ""
+    compared = f"challenger {metric} {challenger:.4g} vs champion {champion:.4g}{lower}"
     if improvement > 0 and improvement >= margin - MARGIN_TOLERANCE:
-        return True, compared
-    return False, f"{compared}: not better by the margin"
+        return True, f"{compared}: {improvement:+.4g} >= margin {margin:g}"
+    return False, f"{compared}: {improvement:+.4g} < margin {margin:g}, not better by the margin"
 
 
 class ApprovalVerdict(StrEnum):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, time
 from statistics import mean
 from zoneinfo import ZoneInfo
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from sqlalchemy import select
 
 from flows.demo import run_demo
@@ -16,8 +19,19 @@ from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec.monitor import load_spec
 from monitoring_lib.store.engine import open_store
 from monitoring_lib.store.models import Action
+from tasks.artifacts import artifact_key
 
 pytestmark = pytest.mark.prefect
+
+
+async def summary_artifacts(spec_name: str) -> list[str]:
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[artifact_key(spec_name, "summary")])
+            )
+        )
+    return [str(artifact.data) for artifact in artifacts]
 
 
 def test_short_demo_tells_the_whole_story() -> None:
@@ -37,6 +51,13 @@ def test_short_demo_tells_the_whole_story() -> None:
     assert ("gate", "promoted") in story
     assert run.days[-1]["champion"] > 1
     assert run.days[-1]["drift_share"] == 0  # the promoted model's training data is the reference
+
+    # The gate's reason is in the run's result and its summary artifact, not only in a log.
+    promoted = [r for d in run.days for r in d["reasons"] if r.startswith("retraining: promoted")]
+    assert promoted
+    assert all(">= margin" in reason for reason in promoted)
+    summaries = asyncio.run(summary_artifacts(demo.MODEL))
+    assert any(promoted[0] in summary for summary in summaries)
 
     # A replay tells the same story: each day against the champion in force then.
     spec = load_spec(run.world.spec_path)

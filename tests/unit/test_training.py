@@ -105,6 +105,18 @@ def test_gate_says_why_it_rejects(
     assert words in result.reasons[0]
 
 
+def test_gate_reasons_give_the_improvement_against_the_margin() -> None:
+    rejected = gate({AUC: 0.8030}, {AUC: 0.8121}, AUC, 0.01)
+    assert rejected.reasons == (
+        "challenger quality.roc_auc 0.8121 vs champion 0.803: +0.0091 < margin 0.01, "
+        "not better by the margin",
+    )
+    promoted = gate({AUC: 0.80}, {AUC: 0.83}, AUC, 0.01)
+    assert promoted.reasons == (
+        "challenger quality.roc_auc 0.83 vs champion 0.8: +0.03 >= margin 0.01",
+    )
+
+
 def test_gate_with_no_champion_promotes_a_challenger_that_has_the_metric() -> None:
     assert gate(None, {AUC: 0.7}, AUC, 0.05).promote
     assert not gate(None, {AUC: math.nan}, AUC, 0.0).promote
