@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from driftwise import __version__
 from driftwise.cli_alerts import alerts_app
@@ -389,7 +390,7 @@ def _print_demo(run: Any) -> None:
     console.print(days)
     console.print("[bold]What the policy did[/]")
     for event in events or ["nothing fired"]:
-        console.print(f"  {event}", highlight=False, soft_wrap=True)
+        console.print(f"  {escape(event)}", highlight=False, soft_wrap=True)  # '[high]' is text
     console.print(f"monitor spec: {run.world.spec_path}", highlight=False)
     console.print(f"metric store: {run.store}", highlight=False)
     console.print(f"HTML reports and profiles: {run.artifacts}", highlight=False)

@@ -131,3 +131,29 @@ def test_backfill_has_the_switches_of_its_form_and_dates_read_yyyy_mm_dd() -> No
         assert switch in result.output
     assert "YYYY-MM-DD" in result.output
     assert "%Y" not in result.output
+
+
+def test_the_demo_prints_reasons_as_text_with_their_severity(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from driftwise.cli import _print_demo
+    from driftwise.output import console
+
+    day = {
+        "window": "2024-03-12", "world": "changed", "label_coverage": 0.4, "drift_share": 0.375,
+        "quality": {"accuracy": 0.69, "roc_auc": 0.62}, "decision": "retrain", "champion": 1,
+        "reasons": [
+            "[high] accuracy-drop: quality.accuracy is 0.69, below 0.81 -> retrain",
+            "retraining: rejected: challenger quality.roc_auc 0.7661 vs champion 0.7795: "
+            "-0.01338 < margin 0.01, not better by the margin",
+        ],
+    }  # fmt: skip
+    run = SimpleNamespace(
+        days=[day], world=SimpleNamespace(spec_path=tmp_path / "s.yaml"), store="sqlite://",
+        artifacts=tmp_path,
+    )  # fmt: skip
+    with console.capture() as captured:
+        _print_demo(run)
+    text = captured.get()
+    assert "2024-03-12: [high] accuracy-drop: quality.accuracy is 0.69" in text
+    assert "-0.01338 < margin 0.01" in text.replace("\n", " ")
