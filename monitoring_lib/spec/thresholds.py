@@ -1,5 +1,6 @@
 """The thresholds a policy rule compares a value with: absolute, relative to the champion's
-baseline, learned from history (optionally seasonal), a CUSUM, an SLO's burn rate, or a share of the learned volume."""
+baseline, learned from history (optionally seasonal), a CUSUM, an SLO's burn rate, or a share
+of the learned volume."""
 
 from __future__ import annotations
 

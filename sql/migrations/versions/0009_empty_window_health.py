@@ -12,6 +12,7 @@ Create Date: 2026-12-01
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 from alembic import op
 
@@ -56,22 +57,25 @@ MODEL_STATUS = f"""
 """
 
 
-def _previous_body() -> str:
-    """The view as migration 0002 created it (its module name is not importable by name)."""
-    path = Path(__file__).with_name("0002_dashboard_views.py")
-    spec = importlib.util.spec_from_file_location("driftwise_migration_0002", path)
-    assert spec is not None
-    assert spec.loader is not None
+def _rollups() -> ModuleType:
+    """Migration 0008 (its module name is not importable by name): it narrowed the views to the
+    models' own windows, and its filter stays on this view."""
+    path = Path(__file__).with_name("0008_service_rollups.py")
+    spec = importlib.util.spec_from_file_location("driftwise_migration_0008", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load the migration {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return str(module.VIEWS["v_model_status"])
+    return module
 
 
 def upgrade() -> None:
     op.execute("DROP VIEW v_model_status")
-    op.execute(f"CREATE VIEW v_model_status AS {MODEL_STATUS}")
+    op.execute(f"CREATE VIEW v_model_status AS {_rollups()._windows_only(MODEL_STATUS)}")
 
 
 def downgrade() -> None:
+    rollups = _rollups()
     op.execute("DROP VIEW v_model_status")
-    op.execute(f"CREATE VIEW v_model_status AS {_previous_body()}")
+    body = rollups._earlier_views()["v_model_status"]
+    op.execute(f"CREATE VIEW v_model_status AS {rollups._windows_only(body)}")
