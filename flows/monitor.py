@@ -15,7 +15,7 @@ from flows.rollback import RollbackParams, rollback_model
 from monitoring_lib.observability.logs import configure_logging, log_context
 from monitoring_lib.pipeline.streamed import needs_streaming
 from monitoring_lib.pipeline.summary import summarize
-from monitoring_lib.policy.followup import FollowUp, follow_up
+from monitoring_lib.policy.followup import FollowUp, follow_up, held_back
 from monitoring_lib.policy.rules import Evaluation
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec.monitor import MonitorSpec, load_spec
@@ -162,7 +162,11 @@ def _monitor_window(
     push_metrics_task(spec)
 
     as_of = params.labels_as_of or runtime.flow_run.scheduled_start_time
-    action = act_on(verdict, spec, params, window, as_of) if params.allow_actions else None
+    action = (
+        act_on(verdict, spec, params, window, as_of, evaluation.row_count)
+        if params.allow_actions
+        else None
+    )
 
     report = str(evaluation.report_path) if evaluation.report_path else None
     reasons = [*verdict.reasons, *([action] if action else [])]
@@ -173,6 +177,7 @@ def _monitor_window(
         decision=verdict.decision.value,
         reasons=reasons,
         report_path=report,
+        rule_fired=any(result.firing for result in verdict.results),
     )
     publish_artifacts_task(summary, evaluation.records, outcome.baseline)
     return {"window_start": window.start.isoformat(), **summary.__dict__, "status": summary.status}
@@ -186,10 +191,16 @@ def outcome_line(action: str, result: dict[str, Any]) -> str:
 
 
 def act_on(
-    verdict: Evaluation, spec: MonitorSpec, params: MonitorParams, window: Window, as_of: datetime
+    verdict: Evaluation,
+    spec: MonitorSpec,
+    params: MonitorParams,
+    window: Window,
+    as_of: datetime,
+    rows: int | None = None,
 ) -> str | None:
-    """Start the subflow the verdict calls for, or let a long-serving champion earn 'good'."""
-    step = follow_up(verdict, spec.actions)
+    """Start the subflow the verdict calls for, or let a long-serving champion earn 'good'
+    (neither on an empty window)."""
+    step = follow_up(verdict, spec.actions, rows=rows)
     if step is FollowUp.RETRAIN:
         retrain = RetrainParams(
             spec_path=params.spec_path,
@@ -208,4 +219,4 @@ def act_on(
         return outcome_line("rollback", rollback_model(rollback))
     if step is FollowUp.MARK_GOOD:
         mark_good_task(spec, as_of)
-    return None
+    return held_back(verdict, rows)

@@ -7,8 +7,8 @@ arrived (by ``as_of`` when the labels say when they arrived) and NaN elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
@@ -37,6 +37,9 @@ class WindowData:
     missing_columns: tuple[str, ...]
     """Columns the spec names that the prediction source lacks (recorded as schema findings)."""
     labelled_rows: int
+    source_columns: Mapping[str, str] = field(default_factory=dict)
+    """Every column of the files (or query) that gave the window rows, with its dtype ('' when
+    not read): the schema check finds extra and renamed columns in it."""
 
     @property
     def is_empty(self) -> bool:
@@ -77,8 +80,10 @@ def iter_window_chunks(
     window: Window,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     columns: list[str] | None = None,
+    header: dict[str, str] | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """The window's predictions in chunks (``columns`` only, default all the spec names)."""
+    """The window's predictions in chunks (``columns`` only, default all the spec names);
+    ``header`` collects the source's columns (``sources.iter_source``)."""
     wanted = list(columns) if columns is not None else prediction_columns(spec)
     if spec.columns.target:
         wanted.append(spec.columns.target)
@@ -89,6 +94,7 @@ def iter_window_chunks(
         columns=wanted,
         time_filter=window_filter(spec, window),
         chunk_rows=chunk_rows,
+        header=header,
     )
 
 
@@ -105,9 +111,9 @@ def load_window(
     loading the features of a large window).
     """
     expected = list(columns) if columns is not None else prediction_columns(spec)
-    frame = read_all(
-        iter_window_chunks(spec, window, spec.memory.chunk_rows, columns=expected), expected
-    )
+    header: dict[str, str] = {}
+    chunks = iter_window_chunks(spec, window, spec.memory.chunk_rows, expected, header)
+    frame = read_all(chunks, expected)
     for required in (spec.columns.timestamp, spec.columns.id):
         if required not in frame.columns and len(frame):
             raise SourceError(
@@ -118,7 +124,7 @@ def load_window(
     frame = _attach_labels(spec, frame, as_of)
     target = spec.columns.target
     labelled = int(frame[target].notna().sum()) if target and target in frame.columns else 0
-    return WindowData(window, frame, missing, labelled)
+    return WindowData(window, frame, missing, labelled, header)
 
 
 def _attach_labels(spec: MonitorSpec, frame: pd.DataFrame, as_of: datetime | None) -> pd.DataFrame:

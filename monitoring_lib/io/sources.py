@@ -29,6 +29,9 @@ from monitoring_lib.spec.sources import FileSource, Source, SqlSource
 from monitoring_lib.windows import Window
 
 DEFAULT_CHUNK_ROWS = 250_000
+HEADER = "driftwise_header"
+"""``DataFrame.attrs`` key of a chunk's source header: every column of its file (or query) and
+dtype ('' when not read), including the ones the chunk does not carry."""
 
 
 class SourceError(DeterministicError, ValueError):
@@ -113,24 +116,31 @@ def iter_source(
     time_filter: TimeFilter | None = None,
     id_filter: tuple[str, Sequence[Any]] | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    header: dict[str, str] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Yield the source's rows in chunks of at most ``chunk_rows``, time-filtered if asked.
 
     Timestamps of the filter column come out as UTC-aware. Only ``columns`` are read (those
     missing from a file are simply absent from its chunks; callers decide if that is an error).
     ``id_filter`` (column, values) keeps only those ids; parquet files skip what they can.
+    ``header`` collects every column (and dtype, '' when not read) of the files or query that
+    gave rows, read or not: the schema check sees extra and renamed columns from it.
     """
     if isinstance(source, SqlSource):
         chunks = _iter_sql(source, time_filter, chunk_rows=chunk_rows)
     else:
         chunks = _iter_files(source, base_dir, role, columns, time_filter, id_filter, chunk_rows)
     for chunk in chunks:
+        names = {**chunk.attrs.pop(HEADER, {}), **{str(c): str(t) for c, t in chunk.dtypes.items()}}
         if columns is not None:
             chunk = chunk[[c for c in columns if c in chunk.columns]]
         if time_filter is not None:
             chunk = _apply_time_filter(chunk, time_filter, role)
         if id_filter is not None and id_filter[0] in chunk.columns:
             chunk = chunk[chunk[id_filter[0]].isin(id_filter[1])]
+        if header is not None and len(chunk):
+            for name, dtype in names.items():
+                header.setdefault(name, dtype)
         yield chunk.reset_index(drop=True)
 
 
@@ -191,7 +201,9 @@ def _iter_parquet(
     names = dataset.schema.names
     wanted = [c for c in columns if c in names] if columns is not None else None
     expression = _parquet_filter(dataset.schema, time_filter) if time_filter else None
+    filtered_on = {time_filter.column} if expression is not None and time_filter else set()
     if id_filter is not None and id_filter[0] in names:
+        filtered_on.add(id_filter[0])
         ids = pads.field(id_filter[0]).isin(
             pa.array(list(id_filter[1])).cast(dataset.schema.field(id_filter[0]).type, safe=False)
         )
@@ -200,10 +212,26 @@ def _iter_parquet(
     # read-ahead, and ParquetFile.iter_batches) kept allocating as they went, ~1.5 GB over a
     # 10M-row file, so peak memory grew with the window instead of following the chunk size.
     for fragment in dataset.get_fragments(filter=expression):
-        for group in fragment.split_by_row_group(filter=expression):
-            table = group.to_table(columns=wanted, filter=expression)
+        # Each file as it is (the dataset's schema is its first file's): a column renamed or
+        # retyped in a later file is absent or of its own type, not nulls or a failed cast.
+        own = fragment.physical_schema
+        if not filtered_on <= set(own.names):
+            continue  # no timestamp (or id) to keep a row by: none would pass the filter
+        present = [c for c in wanted if c in own.names] if wanted is not None else None
+        header = {field.name: _pandas_dtype(field.type) for field in own}
+        for group in fragment.split_by_row_group(filter=expression, schema=own):
+            table = group.to_table(schema=own, columns=present, filter=expression)
             for start in range(0, table.num_rows, chunk_rows):
-                yield table.slice(start, chunk_rows).to_pandas()
+                frame = table.slice(start, chunk_rows).to_pandas()
+                frame.attrs[HEADER] = header
+                yield frame
+
+
+def _pandas_dtype(arrow_type: pa.DataType) -> str:
+    try:
+        return str(np.dtype(arrow_type.to_pandas_dtype()))
+    except (NotImplementedError, TypeError):
+        return "object"
 
 
 def _parquet_filter(schema: pa.Schema, time_filter: TimeFilter) -> pads.Expression | None:
@@ -245,10 +273,12 @@ def _iter_csv(path: Path, columns: Sequence[str] | None, chunk_rows: int) -> Ite
     engine = "python" if _has_nul(path) else "c"
     options = {} if engine == "python" else {"low_memory": False}
     try:
-        yield from pd.read_csv(
+        for chunk in pd.read_csv(
             path, usecols=wanted, chunksize=chunk_rows, encoding_errors="replace", engine=engine,
             **options,
-        )  # fmt: skip
+        ):  # fmt: skip
+            chunk.attrs[HEADER] = dict.fromkeys(header, "")
+            yield chunk
     except (pd.errors.ParserError, ValueError) as error:
         raise SourceError(f"{path}: not a readable CSV file: {error}") from None
 

@@ -79,32 +79,64 @@ def _dtype_record(
     )
 
 
+def _renamed_candidates(
+    expected: str | None, extra: list[str], source_columns: Mapping[str, str]
+) -> list[str]:
+    """Extra columns a missing one may have been renamed to: those of its kind, or of unknown
+    kind (a CSV column that was not read)."""
+    if expected is None:
+        return extra[:LISTED_LIMIT]
+    wanted = expected if expected in KINDS else dtype_kind(expected)
+    return [
+        name
+        for name in extra
+        if not source_columns.get(name) or dtype_kind(source_columns[name]) == wanted
+    ][:LISTED_LIMIT]
+
+
 def check_schema(
     window: pd.DataFrame,
     *,
     expected_columns: Collection[str],
     reference_dtypes: Mapping[str, str],
     segment: str = DATASET,
+    source_columns: Mapping[str, str] | None = None,
 ) -> list[MetricRecord]:
     """Compare a window's columns with the expected ones and the reference dtypes.
 
-    ``reference_dtypes`` maps a column to a kind (see ``column_kinds``) or a dtype name. Per
-    expected column: SCHEMA_MISSING_COLUMN and, when present, SCHEMA_DTYPE_CHANGED (value 1 when
-    violated, 0 when not); one dataset-level SCHEMA_EXTRA_COLUMN counts unexpected columns.
+    ``reference_dtypes`` maps a column to a kind (see ``column_kinds``) or a dtype name;
+    ``source_columns`` the source's own header (column -> dtype, '' when unread), which holds
+    the columns the window did not read. Per expected column: SCHEMA_MISSING_COLUMN (with the
+    extra columns it may have been renamed to) and, when present, SCHEMA_DTYPE_CHANGED (value 1
+    when violated, 0 when not); one dataset-level SCHEMA_EXTRA_COLUMN counts unexpected columns
+    and names them (a warning: nothing the monitor reads is broken by one).
     """
+    header = dict(source_columns or {})
     names = [str(name) for name in window.columns]
     position = {name: i for i, name in reversed(list(enumerate(names)))}
+    extra = sorted((set(names) | set(header)) - set(expected_columns))
     records: list[MetricRecord] = []
     for name in dict.fromkeys(expected_columns):
         present = name in position
         missing = Check(Metric.SCHEMA_MISSING_COLUMN, name, segment)
+        expected = reference_dtypes.get(name)
+        found = {} if present else {"renamed_to": _renamed_candidates(expected, extra, header)}
         records.append(
-            missing.result(present, float(not present), expected_dtype=reference_dtypes.get(name))
+            missing.result(present, float(not present), expected_dtype=expected, **found)
         )
         if present:
             series = window.iloc[:, position[name]]
             records.append(_dtype_record(series, name, reference_dtypes.get(name), segment))
-    extra = sorted(set(names) - set(expected_columns))
-    extra_check = Check(Metric.SCHEMA_EXTRA_COLUMN, DATASET, segment)
-    records.append(extra_check.result(not extra, len(extra), columns=extra[:LISTED_LIMIT]))
+    records.append(_extra_record(extra, header, segment))
     return records
+
+
+def _extra_record(extra: list[str], header: Mapping[str, str], segment: str) -> MetricRecord:
+    listed = extra[:LISTED_LIMIT]
+    details = {"columns": listed, "dtypes": {name: header.get(name, "") for name in listed}}
+    if not extra:
+        return MetricRecord(Metric.SCHEMA_EXTRA_COLUMN, 0.0, segment=segment, details=details)
+    return MetricRecord(
+        Metric.SCHEMA_EXTRA_COLUMN, float(len(extra)), MetricStatus.WARNING, segment=segment,
+        details={**details, "reason": f"{len(extra)} column(s) the spec does not name"},
+    )  # fmt: skip

@@ -75,6 +75,7 @@ def evaluate_window(
         quality_frame=lambda: frame,
         reference_quality=lambda: reference,
         service=lambda: service_of_frame(frame, columns, spec.service),
+        source_columns=data.source_columns,
     )
     report = folder / "reports" / f"{label}.html" if write_report else None
     return run_stages(spec, gathered, clock, report)

@@ -10,7 +10,7 @@ from chunks and column groups; both end here, so they cannot disagree on what a 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -102,6 +102,8 @@ class Gathered:
     """The reference's target, prediction and probabilities (read only to fit a calibration)."""
     service: Callable[[], list[MetricRecord]] = list
     """Service health (RED) and each SLO's good share (``metrics.service``)."""
+    source_columns: Mapping[str, str] = field(default_factory=dict)
+    """The prediction source's own columns (its header or schema), read or not."""
 
 
 def prediction_drift_column(spec: MonitorSpec) -> str | None:
@@ -157,6 +159,7 @@ def _schema(spec: MonitorSpec, gathered: Gathered) -> list[MetricRecord]:
         gathered.schema_frame,
         expected_columns=expected_columns(spec),
         reference_dtypes=schema.column_kinds(gathered.reference_frame),
+        source_columns=gathered.source_columns,
     )
 
 

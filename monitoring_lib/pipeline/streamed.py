@@ -104,8 +104,14 @@ class UniformSample:
         return self.frame
 
 
-def _reader(spec: MonitorSpec, window: Window | None, labels: pd.DataFrame | None) -> ColumnReader:
-    """Chunks of the predictions (in the window) or of the reference, with labels joined."""
+def _reader(
+    spec: MonitorSpec,
+    window: Window | None,
+    labels: pd.DataFrame | None,
+    header: dict[str, str] | None = None,
+) -> ColumnReader:
+    """Chunks of the predictions (in the window) or of the reference, with labels joined;
+    ``header`` collects the prediction source's own columns."""
     columns, chunk_rows = spec.columns, spec.memory.chunk_rows
 
     def read(names: Sequence[str]) -> Iterator[pd.DataFrame]:
@@ -121,7 +127,7 @@ def _reader(spec: MonitorSpec, window: Window | None, labels: pd.DataFrame | Non
         read_names = list(dict.fromkeys([*read_names, columns.timestamp, columns.id]))
         for chunk in iter_source(
             spec.sources.predictions, spec.base_dir, "predictions", columns=read_names,
-            time_filter=window_filter(spec, window), chunk_rows=chunk_rows,
+            time_filter=window_filter(spec, window), chunk_rows=chunk_rows, header=header,
         ):  # fmt: skip
             if join and labels is not None and columns.id in chunk.columns:
                 chunk = chunk.merge(labels, on=columns.id, how="left", validate="many_to_one")
@@ -185,7 +191,8 @@ class GroupedRead:
             wanted = [c for c in self.keep if c in group]
             for chunk in self.read(group):
                 rows += len(chunk)
-                self.seen.update(dict.fromkeys(map(str, chunk.columns)))
+                if len(chunk):  # a file with no row in the window shows no column
+                    self.seen.update(dict.fromkeys(map(str, chunk.columns)))
                 sample.add(chunk)
                 if wanted:
                     kept.append(chunk[[c for c in wanted if c in chunk.columns]])
@@ -287,7 +294,8 @@ def evaluate_window_streamed(
         ),
     )
     labels = clock.run("labels", lambda: _window_labels(spec, window, as_of))
-    read = _reader(spec, window, labels)
+    header: dict[str, str] = {}
+    read = _reader(spec, window, labels, header)
     counts = ServiceCounts()
     view, passes = clock.run(
         "profile",
@@ -322,6 +330,7 @@ def evaluate_window_streamed(
             iter(ref_read(quality_columns(spec))), quality_columns(spec)
         ),
         service=lambda: _service_streamed(spec, rows, counts, view),
+        source_columns=header,
     )
     report = folder / "reports" / f"{label}.html" if write_report else None
     return run_stages(spec, gathered, clock, report)

@@ -33,9 +33,16 @@ class WindowSummary:
     """Per quality metric: value and interval, and the estimate before labels (``quality_rows``)."""
     service: list[str] = field(default_factory=list)
     """Service health and SLO lines (``service_summary``); empty without service columns."""
+    empty: bool = False
+    """The window was run and had no predictions (a stored row count of 0)."""
+    rule_fired: bool = False
+    """A policy rule fires in this window (whatever its action)."""
 
     @property
     def status(self) -> str:
+        """red, amber or green; an empty window is never green (as in ``v_model_status``)."""
+        if self.empty:
+            return "red" if self.rule_fired else "amber"
         if self.decision in ("retrain", "rollback") or self.failed_checks:
             return "red"
         if self.drifted_columns or self.decision == "alert":
@@ -56,6 +63,7 @@ def summarize(
     decision: str = "none",
     reasons: Sequence[str] = (),
     report_path: str | None = None,
+    rule_fired: bool = False,
 ) -> WindowSummary:
     by_key = {r.key: r for r in records}
     drifted = sorted(
@@ -87,6 +95,8 @@ def summarize(
         report_path=report_path,
         quality_detail=quality_rows(records),
         service=service_lines(records),
+        empty=rows == 0,
+        rule_fired=rule_fired,
     )
 
 
@@ -104,7 +114,8 @@ def summary_markdown(summary: WindowSummary, baseline: Mapping[str, float] | Non
         "",
         f"**Status:** {summary.status} · **decision:** {summary.decision}",
         "",
-        f"- rows: {summary.rows}; label coverage: {shown(summary.label_coverage, 2)}",
+        f"- rows: {summary.rows}; label coverage: {shown(summary.label_coverage, 2)}"
+        + ("; **no predictions: insufficient data, no drift judged**" if summary.empty else ""),
         f"- drifted share: {shown(summary.drift_share, 2)}; drifted columns: "
         + (", ".join(f"`{c}`" for c in summary.drifted_columns) or "none"),
         f"- failed checks: {', '.join(summary.failed_checks) or 'none'}",

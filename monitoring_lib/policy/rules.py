@@ -15,7 +15,8 @@ How one rule is read, window by window:
   cooldown and a metric flapping around its threshold cannot retrain more often;
 - *no data*: a missing value, or one stored as insufficient_data, skipped or error, neither breaches
   nor clears, and the reason says so. So does a threshold that cannot be computed yet (no champion
-  baseline, too little history).
+  baseline, too little history). ``window.row_count`` is the exception: an empty window stores 0,
+  which a row-count rule (or the built-in ``data-missing`` rule) judges like any value.
 
 Example (the ``policy:`` section of a monitor spec)::
 
@@ -75,13 +76,8 @@ from monitoring_lib.policy.verdicts import (
 )
 from monitoring_lib.records import MetricRecord
 from monitoring_lib.spec.base import Decision
-from monitoring_lib.spec.policy import (
-    CusumThreshold,
-    Direction,
-    MetricKey,
-    PolicySpec,
-    Rule,
-)
+from monitoring_lib.spec.policy import Direction, MetricKey, PolicySpec, Rule
+from monitoring_lib.spec.thresholds import CusumThreshold
 
 __all__ = [
     "Baseline", "Evaluation", "RuleResult", "RuleState", "SequentialState", "advance_state",

@@ -32,7 +32,8 @@ from monitoring_lib.policy.verdicts import (
 )
 from monitoring_lib.records import MetricRecord
 from monitoring_lib.spec.base import Decision
-from monitoring_lib.spec.policy import CusumThreshold, PolicySpec, Rule
+from monitoring_lib.spec.policy import PolicySpec, Rule
+from monitoring_lib.spec.thresholds import CusumThreshold
 
 
 def standard_error(record: MetricRecord, baseline: float) -> float | None:

@@ -11,17 +11,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from monitoring_lib.durations import format_duration
-from monitoring_lib.records import MetricRecord, MetricStatus
-from monitoring_lib.spec.policy import (
+from monitoring_lib.records import Metric, MetricRecord, MetricStatus
+from monitoring_lib.spec.policy import Direction, MetricKey, Rule
+from monitoring_lib.spec.thresholds import (
     AbsoluteThreshold,
     AnyThreshold,
     BaselineThreshold,
     BurnRateThreshold,
     CusumThreshold,
-    Direction,
     LearnedThreshold,
-    MetricKey,
-    Rule,
+    VolumeThreshold,
 )
 
 PooledKey = tuple[MetricKey, timedelta]
@@ -54,6 +53,8 @@ def usable_value(record: MetricRecord | None) -> tuple[float | None, str]:
     """The value a rule may judge, or None and why there is none."""
     if record is None:
         return None, "was not computed in this window"
+    if record.metric in ALWAYS_MEASURED and record.value is not None:
+        return record.value, ""
     if record.value is None or record.status in NO_DATA:
         why = record.details.get("reason")
         return None, f"has no usable value ({record.status}{': ' + str(why) if why else ''})"
@@ -78,6 +79,8 @@ def threshold_level(
     if isinstance(spec, BurnRateThreshold):
         spans = f"{format_duration(spec.long)} and {format_duration(spec.short)}"
         return Level(spec.factor, f"{shown_number(spec.factor)} over both {spans}")
+    if isinstance(spec, VolumeThreshold):
+        return _volume(spec, rule, earlier)
     if spec.seasonal and at is not None:
         earlier = same_slot(spec.seasonal, at, earlier)
     return _learned(spec, rule, earlier)
@@ -146,6 +149,27 @@ def _learned(spec: LearnedThreshold, rule: Rule, earlier: Sequence[WindowMetrics
     )
 
 
+def _volume(spec: VolumeThreshold, rule: Rule, earlier: Sequence[WindowMetrics]) -> Level:
+    """A share of the median volume of the stored windows before this one, never below
+    ``min_rows``; until enough windows are stored, ``min_rows`` alone (an empty window)."""
+    recent = (usable_value(w.record_for(rule))[0] for w in earlier[-spec.window :])
+    values = [v for v in recent if v is not None]
+    floor = shown_number(spec.min_rows)
+    if len(values) < spec.min_history:
+        return Level(
+            spec.min_rows,
+            f"{floor} (no volume learned yet: {len(values)} of the last {spec.window} windows "
+            f"stored, {spec.min_history} needed)",
+        )
+    volume = statistics.median(values)
+    value = max(spec.min_rows, spec.fraction * volume)
+    return Level(
+        value,
+        f"{shown_number(value)} ({shown_number(spec.fraction)} of the median volume "
+        f"{shown_number(volume)} over {len(values)} windows, at least {floor})",
+    )
+
+
 def beyond(direction: Direction, value: float, threshold: float) -> bool:
     return value > threshold if direction is Direction.ABOVE else value < threshold
 
@@ -164,6 +188,10 @@ def recent_breaches(
             count += beyond(rule.direction, value, threshold)
     return count
 
+
+ALWAYS_MEASURED = frozenset({Metric.ROW_COUNT})
+"""Metrics whose stored value is a measurement whatever its status: a window's row count of 0
+is insufficient data for every other metric, and exactly what a row-count rule is there for."""
 
 NO_DATA = frozenset({MetricStatus.INSUFFICIENT_DATA, MetricStatus.SKIPPED, MetricStatus.ERROR})
 """Statuses whose value says nothing about the model (drift and failed values still count)."""

@@ -33,6 +33,7 @@ from monitoring_lib.spec.thresholds import BurnRateThreshold as BurnRateThreshol
 from monitoring_lib.spec.thresholds import CusumThreshold as CusumThreshold
 from monitoring_lib.spec.thresholds import LearnedThreshold as LearnedThreshold
 from monitoring_lib.spec.thresholds import Threshold as Threshold
+from monitoring_lib.spec.thresholds import VolumeThreshold as VolumeThreshold
 
 STORED_METRICS = tuple(metric.value for metric in Metric)
 """The metric names a rule can watch: what driftwise stores (``records.Metric``)."""
@@ -77,6 +78,7 @@ _THRESHOLD_MODELS: dict[str, type[BaseModel]] = {
     "learned": LearnedThreshold,
     "cusum": CusumThreshold,
     "burn_rate": BurnRateThreshold,
+    "volume": VolumeThreshold,
 }
 
 
@@ -174,6 +176,48 @@ def _pool_problem(rule: Rule) -> str | None:
     return None
 
 
+def _volume_problem(rule: Rule) -> str | None:
+    """A volume threshold is a floor on a count: it only makes sense for a falling metric."""
+    volume = [t for t in (rule.threshold, rule.clear) if isinstance(t, VolumeThreshold)]
+    if volume and rule.direction is not Direction.BELOW:
+        return "threshold: a volume threshold is a floor; the rule's direction must be 'below'"
+    if volume and rule.pool is not None:
+        return "pool: a volume threshold judges one window's row count"
+    return None
+
+
+DATA_MISSING = "data-missing"
+"""The name of the built-in rule ``policy.data_missing`` adds."""
+
+
+class DataMissing(Strict):
+    """The built-in "data missing / volume anomaly" rule on ``window.row_count``: it fires on a
+    window with no predictions, and on one with less than ``fraction`` of the volume learned
+    from the stored row counts of the windows before it."""
+
+    fraction: float = Field(default=0.5, gt=0, le=1, allow_inf_nan=False)
+    """The share of the learned volume below which a window is a volume anomaly."""
+    window: int = Field(default=14, ge=1, le=1000)
+    """How many past windows the volume is learned from (their median row count)."""
+    min_history: int = Field(default=3, ge=1)
+    """Fewest past windows before the volume is trusted; until then only an empty window fires."""
+    severity: Severity = Severity.HIGH
+    """How urgent a feed that stops is."""
+    action: Literal[Decision.NONE, Decision.ALERT] = Decision.ALERT
+    """alert (default) or none: missing data is no reason to retrain or roll back."""
+
+    def rule(self) -> dict[str, Any]:
+        """The rule it stands for, as a spec would write it."""
+        threshold = {
+            "kind": "volume", "fraction": self.fraction, "window": self.window,
+            "min_history": min(self.min_history, self.window),
+        }  # fmt: skip
+        return {
+            "name": DATA_MISSING, "metric": "window.row_count", "direction": "below",
+            "threshold": threshold, "severity": self.severity.value, "action": self.action.value,
+        }  # fmt: skip
+
+
 class Rule(Strict):
     """One watched metric, its threshold and what to do when it fires."""
 
@@ -237,6 +281,7 @@ class Rule(Strict):
         problem = _clear_conflict(self.direction, self.threshold, self.clear)
         problem = problem or _sequential_problem(self) or _pool_problem(self)
         problem = problem or _burn_rate_problem(self)
+        problem = problem or _volume_problem(self)
         if problem:
             raise PydanticCustomError("policy_rule", "{problem}", {"problem": problem})
         return self
@@ -271,6 +316,25 @@ class PolicySpec(Strict):
     """Least time between two retrainings of the model, whichever rules ask for them."""
     rollback_cooldown: Duration = timedelta(days=1)
     """Least time between two rollbacks of the model."""
+    data_missing: DataMissing | None = None
+    """Adds the built-in rule 'data-missing' (``{}`` for its defaults): an alert when a window
+    has no predictions or far fewer than usual. A rule of your own with that name replaces it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _add_data_missing(cls, data: Any) -> Any:
+        """The built-in rule joins ``rules`` (once: a dumped and reloaded spec already has it)."""
+        if not isinstance(data, dict) or data.get("data_missing") is None:
+            return data
+        rules = list(data.get("rules") or [])
+        named = {r.get("name") if isinstance(r, dict) else getattr(r, "name", None) for r in rules}
+        if DATA_MISSING not in named:
+            try:
+                built_in = DataMissing.model_validate(data["data_missing"])
+            except ValidationError:
+                return data  # the field's own validation says what is wrong
+            rules.append(built_in.rule())
+        return {**data, "rules": rules}
 
     @model_validator(mode="after")
     def _unique_names(self) -> PolicySpec:
@@ -291,7 +355,9 @@ class PolicySpec(Strict):
         needed = 0
         for rule in self.rules:
             learned = [
-                t.window for t in (rule.threshold, rule.clear) if isinstance(t, LearnedThreshold)
+                t.window
+                for t in (rule.threshold, rule.clear)
+                if isinstance(t, LearnedThreshold | VolumeThreshold)
             ]
             needed = max(needed, max(learned, default=0) + rule.persistence.windows - 1)
         return needed

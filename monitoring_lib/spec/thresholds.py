@@ -1,5 +1,6 @@
 """The thresholds a policy rule compares a value with: absolute, relative to the champion's
-baseline, learned from history (optionally seasonal), a CUSUM, or an SLO's burn rate."""
+baseline, learned from history (optionally seasonal), a CUSUM, an SLO's burn rate, or a share
+of the learned volume."""
 
 from __future__ import annotations
 
@@ -135,6 +136,32 @@ class BurnRateThreshold(Strict):
         return self
 
 
+class VolumeThreshold(Strict):
+    """A share of the volume a window usually has, for ``window.row_count`` rules: ``{kind:
+    volume, fraction: 0.5}`` breaches below half the median row count of the last ``window``
+    stored windows, and below ``min_rows`` (default 1: an empty window) whatever the history."""
+
+    kind: Literal["volume"] = "volume"
+    fraction: float = Field(default=0.5, gt=0, le=1, allow_inf_nan=False)
+    """The share of the learned volume below which a window breaches."""
+    window: int = Field(default=14, ge=1, le=1000)
+    """How many past windows the volume is learned from (their median row count)."""
+    min_history: int = Field(default=3, ge=1)
+    """Fewest past windows with a row count before the learned volume is trusted."""
+    min_rows: float = Field(default=1, ge=0, allow_inf_nan=False)
+    """A floor: fewer rows than this always breach, even before a volume is learned."""
+
+    @model_validator(mode="after")
+    def _history_fits(self) -> VolumeThreshold:
+        if self.min_history > self.window:
+            raise PydanticCustomError(
+                "threshold",
+                "min_history ({m}) cannot exceed window ({w})",
+                {"m": self.min_history, "w": self.window},
+            )
+        return self
+
+
 def _threshold_kind(value: Any) -> str | None:
     if isinstance(value, BaseModel):
         return str(getattr(value, "kind", None))
@@ -147,6 +174,7 @@ def _threshold_kind(value: Any) -> str | None:
         (("delta", "ratio"), "baseline"),
         (("h",), "cusum"),
         (("factor", "long", "short"), "burn_rate"),
+        (("fraction", "min_rows"), "volume"),
     )
     for keys, kind in kinds:
         if any(key in value for key in keys):
@@ -159,19 +187,26 @@ Threshold = Annotated[
     | Annotated[BaselineThreshold, Tag("baseline")]
     | Annotated[LearnedThreshold, Tag("learned")]
     | Annotated[CusumThreshold, Tag("cusum")]
-    | Annotated[BurnRateThreshold, Tag("burn_rate")],
+    | Annotated[BurnRateThreshold, Tag("burn_rate")]
+    | Annotated[VolumeThreshold, Tag("volume")],
     Discriminator(
         _threshold_kind,
         custom_error_type="threshold",
         custom_error_message=(
             "expected a number, {value: ...}, {delta: ...} or {ratio: ...} (relative to the "
             "champion's baseline), {window: N, k: ...} (learned from history), cusum "
-            "({kind: cusum, k: ..., h: ...}) or {long: 3d, short: 1d, factor: 2} (SLO burn rate)"
+            "({kind: cusum, k: ..., h: ...}), {long: 3d, short: 1d, factor: 2} (SLO burn rate) "
+            "or {kind: volume, fraction: ...} (row counts)"
         ),
     ),
 ]
 
 
 AnyThreshold = (
-    AbsoluteThreshold | BaselineThreshold | LearnedThreshold | CusumThreshold | BurnRateThreshold
+    AbsoluteThreshold
+    | BaselineThreshold
+    | LearnedThreshold
+    | CusumThreshold
+    | BurnRateThreshold
+    | VolumeThreshold
 )

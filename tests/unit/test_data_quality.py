@@ -482,7 +482,6 @@ SCHEMA_VIOLATIONS = {
         Metric.SCHEMA_MISSING_COLUMN,
         "level",
     ),
-    "extra column": (lambda df: df.assign(debug=1), Metric.SCHEMA_EXTRA_COLUMN, ""),
     "numbers as text": (
         lambda df: df.assign(amount=df["amount"].astype(str)),
         Metric.SCHEMA_DTYPE_CHANGED,
@@ -523,6 +522,32 @@ def test_schema_details_name_the_change() -> None:
         "more",
         "score",
     ]
+
+
+def test_an_extra_column_is_a_warning_that_names_it() -> None:
+    records = schema_records(clean_window().drop(columns=["score"]).assign(debug=1))
+    extra = records[(Metric.SCHEMA_EXTRA_COLUMN, "")]
+    assert (extra.value, extra.status) == (1, MetricStatus.WARNING)
+    assert extra.details["columns"] == ["debug"]
+    others = [r for key, r in records.items() if key != (Metric.SCHEMA_EXTRA_COLUMN, "")]
+    assert all(r.status is MetricStatus.OK for r in others)
+
+
+def test_the_source_header_shows_extra_and_renamed_columns_the_window_did_not_read() -> None:
+    """A log read through the spec's columns only: 'level' was renamed to 'tier' (same kind)
+    and an unread 'note' column appeared; both are seen in the source's header."""
+    window = clean_window().drop(columns=["score", "level"])
+    header = {**window.dtypes.astype(str).to_dict(), "tier": "int64", "note": "object"}
+    records = by_key(
+        check_schema(
+            window, expected_columns=EXPECTED, reference_dtypes=column_kinds(reference_frame()),
+            source_columns=header,
+        )
+    )  # fmt: skip
+    extra = records[(Metric.SCHEMA_EXTRA_COLUMN, "")]
+    assert (extra.value, extra.details["columns"]) == (2, ["note", "tier"])
+    missing = records[(Metric.SCHEMA_MISSING_COLUMN, "level")]
+    assert (missing.status, missing.details["renamed_to"]) == (MetricStatus.FAILED, ["tier"])
 
 
 def test_an_all_missing_column_cannot_show_its_type() -> None:

@@ -281,6 +281,9 @@ def test_sql_source_reads_only_the_window(tmp_path: Path) -> None:
     assert len(data.frame) == 24
     assert data.frame["ts"].min() == pd.Timestamp(datetime(2024, 6, 2, tzinfo=UTC))
     assert check_sources(spec) == []
+    # The query's other columns are not read into the window but are seen by the schema check.
+    assert set(data.source_columns) == {"ts", "id", "income", "region", "pred"}
+    assert "region" not in data.frame.columns
 
 
 def test_sql_errors_hide_the_password(tmp_path: Path) -> None:

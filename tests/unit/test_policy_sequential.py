@@ -21,7 +21,8 @@ from monitoring_lib.policy.sequential import memory_of, standard_error
 from monitoring_lib.policy.thresholds import WindowMetrics
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec.base import Decision
-from monitoring_lib.spec.policy import CusumThreshold, PolicySpec, Rule
+from monitoring_lib.spec.policy import PolicySpec, Rule
+from monitoring_lib.spec.thresholds import CusumThreshold
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
