@@ -15,7 +15,7 @@
 
 Plain SQL that PostgreSQL and SQLite both accept.
 
-Revision ID: 0013_service_rollups
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-01
 """
@@ -29,7 +29,7 @@ from types import ModuleType
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_service_rollups"
+revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -4,8 +4,8 @@ A window that ran and found no predictions is amber (insufficient data), and red
 rule fires on it (e.g. the built-in 'data-missing' rule), whatever its other metrics say: the same
 status the run's summary shows and Prometheus exports (``driftwise_model_health``).
 
-Revision ID: 0009_empty_window_health
-Revises: 0013_service_rollups
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01
 """
 
@@ -16,8 +16,8 @@ from types import ModuleType
 
 from alembic import op
 
-revision: str = "0009_empty_window_health"
-down_revision: str | None = "0013_service_rollups"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
