@@ -33,6 +33,8 @@ class WindowSummary:
     """Per quality metric: value and interval, and the estimate before labels (``quality_rows``)."""
     service: list[str] = field(default_factory=list)
     """Service health and SLO lines (``service_summary``); empty without service columns."""
+    links: list[tuple[str, str]] = field(default_factory=list)
+    """(text, URL) of the pages a person opens next: the HTML report, the model's history."""
 
     @property
     def status(self) -> str:
@@ -56,6 +58,7 @@ def summarize(
     decision: str = "none",
     reasons: Sequence[str] = (),
     report_path: str | None = None,
+    links: Sequence[tuple[str, str]] = (),
 ) -> WindowSummary:
     by_key = {r.key: r for r in records}
     drifted = sorted(
@@ -87,6 +90,7 @@ def summarize(
         report_path=report_path,
         quality_detail=quality_rows(records),
         service=service_lines(records),
+        links=list(links),
     )
 
 
@@ -114,7 +118,9 @@ def summary_markdown(summary: WindowSummary, baseline: Mapping[str, float] | Non
     ]
     if summary.reasons:
         lines += ["", "**Why:**", *[f"- {reason}" for reason in summary.reasons]]
-    if summary.report_path:
+    if summary.links:
+        lines += ["", " · ".join(f"[{name}]({url})" for name, url in summary.links)]
+    elif summary.report_path:
         lines += ["", f"HTML report: `{summary.report_path}`"]
     return "\n".join(lines)
 
