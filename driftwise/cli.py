@@ -16,6 +16,7 @@ from driftwise.cli_alerts import alerts_app
 from driftwise.cli_metrics import metrics_app
 from driftwise.cli_models import models_app
 from driftwise.cli_policy import policy_app
+from driftwise.cli_ui import ui
 from driftwise.prefect_env import prepare_prefect
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(models_app, name="models")
+app.command("ui")(ui)
 
 console = Console()
 errors = Console(stderr=True)
