@@ -23,10 +23,9 @@ from evidently.legacy.model.widget import AdditionalGraphInfo, BaseWidgetInfo
 from evidently.legacy.renderers.html_widgets import group_widget
 from evidently.legacy.utils import NumpyEncoder
 
-from monitoring_lib.pages.html import script_json, text, write_atomically
+from monitoring_lib.pages.html import ASSET_FOLDER, script_json, text, write_atomically
 from monitoring_lib.pages.verdict import MARKER
 
-ASSET_FOLDER = "_evidently"
 LIBRARY = f"evidently-{evidently.__version__}.js"
 FONT = "material-ui-icons.woff2"
 _STATIC = Path(evidently.__path__[0]) / "nbextension" / "static"

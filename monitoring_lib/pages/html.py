@@ -16,6 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+ASSET_FOLDER = "_evidently"
+"""Beside a model's reports: Evidently's script bundle and font, written once, linked by each."""
+
 _SCRIPT_UNSAFE = {
     "<": "\\u003c",  # no '</script' and no '<!--' can form inside the block
     ">": "\\u003e",

@@ -17,8 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from monitoring_lib.metrics.report_page import ASSET_FOLDER
-from monitoring_lib.pages.html import text
+from monitoring_lib.pages.html import ASSET_FOLDER, text
 from monitoring_lib.pages.timeseries import PAGE_NAME
 
 SERVED_SUFFIXES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".woff2": ""}

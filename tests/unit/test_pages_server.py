@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,3 +111,27 @@ def test_links_point_under_the_base_url(artifacts: Path) -> None:
     )
     outside = artifacts.parent / "secret.html"
     assert page_url(outside, artifacts, "http://127.0.0.1:8765").startswith("file://")
+
+
+def test_driftwise_ui_serves_the_artifact_folder_until_interrupted(
+    artifacts: Path, tmp_path: Path
+) -> None:
+    """The command itself, as a process: it prints its address, serves, and stops on Ctrl-C."""
+    env = {**os.environ, "DRIFTWISE_ARTIFACT_DIR": str(artifacts), "DRIFTWISE_HOME": str(tmp_path)}
+    command = [sys.executable, "-c", "from driftwise.cli import app; app()", "ui", "--port", "0"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # blocks until the server is bound
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert found, line
+        response = _get(
+            ("127.0.0.1", int(found.group(1))), "/credit-default-1234abcd/reports/timeseries.html"
+        )
+        assert response.read() == b"<html>history</html>"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=60)
