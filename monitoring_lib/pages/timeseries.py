@@ -77,7 +77,7 @@ class ModelHistory:
 
 # --- drawing ------------------------------------------------------------------------------------
 
-WIDTH, LEFT, RIGHT, TOP = 960, 64, 16, 12
+WIDTH, LEFT, RIGHT, TOP = 960, 136, 16, 12
 
 
 def _finite(values: Sequence[float | None]) -> list[float]:
@@ -101,13 +101,13 @@ class _Axis:
         share = (value - self.low) / (self.high - self.low)
         return TOP + (1 - share) * (self.height - TOP - 24)
 
-    def frame(self, labels: Sequence[str]) -> list[str]:
+    def frame(self, labels: Sequence[str], *, values: bool = True) -> list[str]:
         bottom = self.height - 24
         parts = [
             f'<line x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" class="axis"/>',
             f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom}" class="axis"/>',
         ]
-        for value in (self.low, (self.low + self.high) / 2, self.high):
+        for value in (self.low, (self.low + self.high) / 2, self.high) if values else ():
             y = self.y(value)
             parts.append(
                 f'<text x="{LEFT - 6}" y="{y + 4:.1f}" class="tick" '
@@ -248,7 +248,7 @@ def quality_chart(history: ModelHistory, series: Series, colour: str) -> str:
 def timeline(history: ModelHistory) -> str:
     windows = history.windows
     axis = _Axis(len(windows), 0, 1, 96)
-    parts = axis.frame([w.label for w in windows])[2:]  # dates only, no value ticks
+    parts = axis.frame([w.label for w in windows], values=False)
     for index, window in enumerate(windows):
         colour = DECISION_COLOURS.get(window.decision)
         if colour is None:
