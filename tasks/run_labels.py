@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from prefect import get_run_logger, runtime
 from prefect.client.orchestration import get_client
@@ -68,13 +69,15 @@ def spec_run_name(role: str) -> Callable[[], str]:
         params = runtime.flow_run.parameters.get("params") or {}
         path = str(_parameter(params, "spec_path") or "")
         try:
-            model = load_spec(path).name
+            spec = load_spec(path)
         except Exception:  # a bad spec fails inside the run, with its own message
-            model = Path(path).stem or "model"
+            return f"{Path(path).stem or 'model'} {role}"
         window = _parameter(params, "window_start")
         if isinstance(window, str):
             window = datetime.fromisoformat(window)
-        suffix = f" for {window.date().isoformat()}" if isinstance(window, datetime) else ""
-        return f"{model} {role}{suffix}"
+        if not isinstance(window, datetime):
+            return f"{spec.name} {role}"
+        local = window.astimezone(ZoneInfo(spec.window.timezone)) if window.tzinfo else window
+        return f"{spec.name} {role} for {local.date().isoformat()}"
 
     return name

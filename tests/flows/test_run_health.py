@@ -18,6 +18,7 @@ from prefect.client.schemas.objects import FlowRun
 from sqlalchemy import Engine
 
 from flows.monitor import MonitorParams, monitor_model
+from flows.retrain import RetrainParams, retrain_model
 from flows.rollback import RollbackParams, rollback_model
 from monitoring_lib.settings import DriftwiseSettings
 from tests.flows.helpers import write_spec_file
@@ -25,6 +26,7 @@ from tests.unit.html_checks import injected_scripts
 
 pytestmark = [pytest.mark.postgres, pytest.mark.prefect]
 DAY = date(2024, 5, 1)
+NOW = datetime(2024, 5, 3, tzinfo=UTC)
 RED_POLICY = {
     "rules": [
         {
@@ -127,3 +129,17 @@ def test_a_rollback_run_is_named_after_the_model(tmp_path: Path, pg_store: Engin
     assert run.name == "credit-default rollback"
     assert "model:credit-default" in run.tags
     assert str(tmp_path) not in run.name
+
+
+def test_a_retrain_run_is_named_after_the_model_and_the_local_window(
+    tmp_path: Path, pg_store: Engine
+) -> None:
+    spec = write_spec_file(tmp_path, [DAY], extra={"actions": ACTIONS})
+    midnight_in_berlin = datetime(2024, 4, 30, 22, tzinfo=UTC)  # the window of 1 May
+    state = retrain_model(
+        RetrainParams(spec_path=str(spec), as_of=NOW, window_start=midnight_in_berlin),
+        return_state=True,
+    )
+    run = _flow_run(str(state.state_details.flow_run_id))
+    assert run.name == "credit-default retrain for 2024-05-01"
+    assert "model:credit-default" in run.tags
