@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.client.schemas.objects import FlowRun
 from sqlalchemy import Engine
 
@@ -52,11 +52,13 @@ def _flow_run(result_id: str) -> FlowRun:
     return asyncio.run(read())
 
 
-def _artifacts(model: str) -> dict[str, Any]:
+def _artifacts(run: FlowRun) -> dict[str, Any]:
+    """The run's own artifacts (other tests of the session publish under the same keys)."""
+
     async def read() -> dict[str, Any]:
         async with get_client() as client:
             found = await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_=model))
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
             )
         return {a.key: a for a in found if a.key}
 
@@ -83,7 +85,7 @@ def test_a_green_run_says_its_model_and_status(tmp_path: Path, pg_store: Engine)
     run = _run_state(MonitorParams(spec_path=str(spec), window_date=DAY))
     assert run.name == "credit-default 2024-05-01 green"
     assert {"model:credit-default", "status:green"} <= set(run.tags)
-    artifacts = _artifacts("credit-default")
+    artifacts = _artifacts(run)
     assert "GREEN" in (artifacts["credit-default-summary"].description or "")
     report = _served_file(str(artifacts["credit-default-report"].data))
     history = _served_file(str(artifacts["credit-default-history"].data))
@@ -102,7 +104,7 @@ def test_a_red_run_and_its_report_say_red_and_why(tmp_path: Path, pg_store: Engi
     tags = set(run.tags)
     assert {"model:credit-default", "status:red"} <= tags
     assert "status:green" not in tags
-    artifacts = _artifacts("credit-default")
+    artifacts = _artifacts(run)
     page = _served_file(str(artifacts["credit-default-report"].data)).read_text(encoding="utf-8")
     banner = page[page.index('id="driftwise-verdict"') :][:3_000]
     assert "driftwise: RED" in banner
