@@ -16,6 +16,7 @@ from driftwise.cli_db import db_app
 from driftwise.cli_metrics import metrics_app
 from driftwise.cli_models import models_app
 from driftwise.cli_policy import policy_app
+from driftwise.cli_ui import ui
 from driftwise.output import VerboseOption, console, errors, fail, flow_output, table
 from driftwise.prefect_env import prepare_prefect
 
@@ -36,6 +37,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(models_app, name="models")
+app.command("ui")(ui)
 
 SpecPaths = Annotated[
     list[Path],

@@ -16,6 +16,7 @@ from flows.retrain import retrain_model
 from flows.rollback import rollback_model
 from monitoring_lib.durations import format_duration
 from monitoring_lib.spec import MonitorSpec
+from tasks.run_labels import model_tag
 
 
 def deployment_name(spec: MonitorSpec, role: str) -> str:
@@ -26,7 +27,7 @@ def deployment_name(spec: MonitorSpec, role: str) -> str:
 def spec_deployments(spec_path: Path, spec: MonitorSpec) -> list[RunnerDeployment]:
     path = str(spec_path.resolve())
     length = format_duration(spec.window.length)
-    tags = ["driftwise", spec.name]
+    tags = ["driftwise", spec.name, model_tag(spec.name)]
     return [
         monitor_model.to_deployment(
             name=deployment_name(spec, "monitor"),

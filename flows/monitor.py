@@ -35,6 +35,8 @@ from tasks.monitoring import (
     push_metrics_task,
     refresh_labels_task,
 )
+from tasks.pages import history_page_task, page_links, report_verdict_task
+from tasks.run_labels import label_this_run, model_tag, status_tag
 
 
 class MonitorParams(BaseModel):
@@ -117,6 +119,7 @@ def monitor_model(params: MonitorParams) -> dict[str, Any]:
     configure_logging(settings.log_json)
     spec = load_spec(params.spec_path)
     window = window_of(params, spec)
+    label_this_run(tags=[model_tag(spec.name)])
     with log_context(model=spec.name, window=window.label, run_id=str(runtime.flow_run.id or "")):
         return _monitor_window(params, settings, spec, window)
 
@@ -150,9 +153,11 @@ def _monitor_window(
         code_version=__version__,
         flow_run_id=str(runtime.flow_run.id or "") or None,
     )
+    links = page_links(settings, spec.name, evaluation.report_path)
+    report_url = links[0][1] if evaluation.report_path else None
     outcome = persist_window_task(
         spec, window, run, evaluation, params.send_alerts, runtime.flow_run.ui_url,
-        params.use_current_reference,
+        params.use_current_reference, report_url,
     )  # fmt: skip
     verdict = outcome.evaluation
     if spec.rollups:
@@ -178,8 +183,15 @@ def _monitor_window(
         reasons=reasons,
         report_path=report,
         rule_fired=any(result.firing for result in verdict.results),
+        links=links,
     )
+    history_page_task(spec, settings.artifacts)
+    if evaluation.report_path:
+        report_verdict_task(spec, summary, evaluation.report_path)
     publish_artifacts_task(summary, evaluation.records, outcome.baseline)
+    label_this_run(
+        tags=[status_tag(summary.status)], name=f"{spec.name} {window.label} {summary.status}"
+    )
     return {"window_start": window.start.isoformat(), **summary.__dict__, "status": summary.status}
 
 

@@ -25,6 +25,7 @@ from tasks.actions import (
     train_task,
     training_set_task,
 )
+from tasks.run_labels import label_this_run, model_tag, spec_run_name
 
 
 class RetrainParams(BaseModel):
@@ -71,10 +72,11 @@ def _ask_for_approval(gate: GateResult, timeout_seconds: int) -> Approval:
     return Approval(verdict, decided_by=answer.decided_by or "unknown", note=answer.note or None)
 
 
-@flow(name="retrain-model", flow_run_name="retrain {params.spec_path}")
+@flow(name="retrain-model", flow_run_name=spec_run_name("retrain"))
 def retrain_model(params: RetrainParams) -> dict[str, Any]:
     """Claim, build the training set, train, score, gate, (approve), promote or keep."""
     spec = load_spec(params.spec_path)
+    label_this_run(tags=[model_tag(spec.name)])
     settings = spec.actions.retrain
     if settings is None:
         raise ValueError(

@@ -12,6 +12,7 @@ from flows.form import optional_in_form
 from monitoring_lib.spec.monitor import load_spec
 from tasks.actions import rollback_task
 from tasks.monitoring import critical_notice_task, deliver_alerts_task
+from tasks.run_labels import label_this_run, model_tag, spec_run_name
 
 
 class RollbackParams(BaseModel):
@@ -27,10 +28,11 @@ class RollbackParams(BaseModel):
     )
 
 
-@flow(name="rollback-model", flow_run_name="rollback {params.spec_path}")
+@flow(name="rollback-model", flow_run_name=spec_run_name("rollback"))
 def rollback_model(params: RollbackParams) -> dict[str, Any]:
     """Idempotent: a second rollback to the same good version changes nothing more."""
     spec = load_spec(params.spec_path)
+    label_this_run(tags=[model_tag(spec.name)])
     now = params.as_of or runtime.flow_run.scheduled_start_time or datetime.now(UTC)
     result = rollback_task(
         spec, params.reason, now, params.decided_by, str(runtime.flow_run.id or "") or None

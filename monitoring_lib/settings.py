@@ -52,6 +52,16 @@ class DriftwiseSettings(BaseSettings):
         default=None,
         description="Folder for profiles, HTML reports and model files. Default: home/artifacts.",
     )
+    report_base_url: str | None = Field(
+        default=None,
+        description=(
+            "URL at which the artifact folder is served (a web server or object-store website), "
+            "for the report and history links in Prefect artifacts and alerts. Default: "
+            "driftwise ui's address, http://ui_host:ui_port."
+        ),
+    )
+    ui_host: str = Field(default="127.0.0.1", description="Address `driftwise ui` listens on.")
+    ui_port: int = Field(default=8765, ge=1, le=65535, description="Port of `driftwise ui`.")
     model_trusted_types: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description=(
@@ -159,6 +169,11 @@ class DriftwiseSettings(BaseSettings):
     def artifacts(self) -> Path:
         """The artifact folder, resolved (not created: writers create what they need)."""
         return (self.artifact_dir or self.home / "artifacts").resolve()
+
+    @property
+    def pages_base_url(self) -> str:
+        """Where links to reports and history pages point."""
+        return self.report_base_url or f"http://{self.ui_host}:{self.ui_port}"
 
 
 def environment_secret(name: str) -> str | None:

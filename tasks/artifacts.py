@@ -26,21 +26,32 @@ def artifact_key(model: str, kind: str) -> str:
 def publish_artifacts_task(
     summary: WindowSummary, records: list[MetricRecord], baseline: dict[str, float] | None = None
 ) -> None:
-    title = f"{summary.model} {summary.window}"
+    title = f"{summary.model} {summary.window}: {summary.status.upper()}"
     create_markdown_artifact(
         summary_markdown(summary, baseline),
         key=artifact_key(summary.model, "summary"),
-        description=f"Monitoring summary, {title}",
+        description=f"{title}, decision {summary.decision}: monitoring summary",
     )
     create_table_artifact(
         drift_table(records),
         key=artifact_key(summary.model, "drift"),
-        description=f"Per-column drift, {title}",
+        description=f"{title}: per-column drift",
     )
-    if summary.report_path:
+    links = dict(summary.links)
+    report = links.get("HTML report") or (
+        Path(summary.report_path).as_uri() if summary.report_path else None
+    )
+    if report:
         create_link_artifact(
-            Path(summary.report_path).as_uri(),
-            link_text=f"Evidently report {title}",
+            report,
+            link_text=f"HTML report {title}",
             key=artifact_key(summary.model, "report"),
-            description=f"HTML drift report, {title}",
+            description=f"{title}: HTML drift report with driftwise's verdict",
+        )
+    if "history" in links:
+        create_link_artifact(
+            links["history"],
+            link_text=f"{summary.model} history (drift, quality, decisions over time)",
+            key=artifact_key(summary.model, "history"),
+            description=f"{summary.model}: time-series page, updated by {summary.window}",
         )

@@ -106,13 +106,14 @@ def persist_window_task(
     raise_alerts: bool,
     run_url: str | None,
     use_current_reference: bool = False,
+    report_url: str | None = None,
 ) -> WindowOutcome:
     """One transaction: metrics, profile and report locations, run row, policy verdict, alerts."""
     sessions = store_sessions()
     with sessions.begin() as session:
         outcome = persist_window(
             session, spec, window, run, evaluation, raise_alerts=raise_alerts, run_url=run_url,
-            use_current_reference=use_current_reference,
+            use_current_reference=use_current_reference, report_url=report_url,
         )  # fmt: skip
     logger = get_run_logger()
     logger.info("persisted %d metrics for %s %s", len(evaluation.records), spec.name, window.label)

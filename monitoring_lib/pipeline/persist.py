@@ -90,9 +90,11 @@ def persist_window(
     raise_alerts: bool = True,
     run_url: str | None = None,
     use_current_reference: bool = False,
+    report_url: str | None = None,
 ) -> WindowOutcome:
     """Write the window, evaluate the policy on it (and its history), queue the alerts it raises.
 
+    Alerts link the report at ``report_url`` (an http(s) URL), else at its file.
     A rerun computed against another reference than the window's first run is refused
     (``reruns.ReferenceChangedError``) unless ``use_current_reference``.
     """
@@ -111,7 +113,7 @@ def persist_window(
     drafts: list[AlertDraft] = []
     if raise_alerts and spec.alerts.channels:
         firing, cleared = alert_breaches(spec.policy, verdict)
-        report = evaluation.report_path.as_uri() if evaluation.report_path else None
+        report = report_url or (evaluation.report_path.as_uri() if evaluation.report_path else None)
         context = alert_context(
             spec.name, window, verdict, evaluation.records, run_url=run_url, report_url=report
         )

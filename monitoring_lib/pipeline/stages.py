@@ -31,6 +31,7 @@ from monitoring_lib.pipeline.quality import (
     realised_quality,
     reference_calibration,
 )
+from monitoring_lib.pipeline.report import evidently_options
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec.base import Task
 from monitoring_lib.spec.monitor import MonitorSpec
@@ -219,6 +220,7 @@ def run_stages(
                 gathered.reference_frame, gathered.report_frame,
                 numerical=spec.columns.numerical, categorical=spec.columns.categorical,
                 path=report_path, sample_size=settings.report_sample_size, seed=settings.seed,
+                options=evidently_options(spec), title=f"{spec.name} {report_path.stem}",
             ),
         )  # fmt: skip
         written, report_rows = info.path, info.current_rows_used

@@ -37,6 +37,8 @@ class WindowSummary:
     """The window was run and had no predictions (a stored row count of 0)."""
     rule_fired: bool = False
     """A policy rule fires in this window (whatever its action)."""
+    links: list[tuple[str, str]] = field(default_factory=list)
+    """(text, URL) of the pages a person opens next: the HTML report, the model's history."""
 
     @property
     def status(self) -> str:
@@ -64,6 +66,7 @@ def summarize(
     reasons: Sequence[str] = (),
     report_path: str | None = None,
     rule_fired: bool = False,
+    links: Sequence[tuple[str, str]] = (),
 ) -> WindowSummary:
     by_key = {r.key: r for r in records}
     drifted = sorted(
@@ -97,6 +100,7 @@ def summarize(
         service=service_lines(records),
         empty=rows == 0,
         rule_fired=rule_fired,
+        links=list(links),
     )
 
 
@@ -125,7 +129,9 @@ def summary_markdown(summary: WindowSummary, baseline: Mapping[str, float] | Non
     ]
     if summary.reasons:
         lines += ["", "**Why:**", *[f"- {reason}" for reason in summary.reasons]]
-    if summary.report_path:
+    if summary.links:
+        lines += ["", " · ".join(f"[{name}]({url})" for name, url in summary.links)]
+    elif summary.report_path:
         lines += ["", f"HTML report: `{summary.report_path}`"]
     return "\n".join(lines)
 

@@ -148,9 +148,6 @@ def test_a_hostile_backfill_stores_every_day_and_fires_on_the_empty_one(
     assert len(backfilled.reports) == len(DAYS) - 1  # a report per non-empty day
 
 
-@pytest.mark.xfail(
-    strict=True, reason="fixed by the report escaping change (Evidently's save_html embeds raw)"
-)
 def test_a_hostile_backfill_saves_no_runnable_script(backfilled: Backfilled) -> None:
     assert backfilled.reports
     for page in backfilled.reports:

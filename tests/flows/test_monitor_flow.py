@@ -92,7 +92,7 @@ def test_run_name_and_artifacts(spec_file: Path, pg_store: Engine) -> None:
         return [r.name for r in runs], {a.key for a in artifacts if a.key}
 
     names, keys = asyncio.run(read())
-    assert "credit-default 2024-05-01" in names
+    assert "credit-default 2024-05-01 green" in names
     assert {"credit-default-summary", "credit-default-drift", "credit-default-report"} <= keys
 
 

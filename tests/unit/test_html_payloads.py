@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from monitoring_lib import demo_data
 from monitoring_lib.io.loading import load_reference, load_window
@@ -29,9 +28,6 @@ def hostile(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(loan_purpose=purpose).rename(columns={RENAMED: PAYLOAD})
 
 
-@pytest.mark.xfail(
-    strict=True, reason="fixed by the report escaping change (Evidently's save_html embeds raw)"
-)
 def test_a_script_payload_renders_as_text_in_every_saved_html_file(tmp_path: Path) -> None:
     folder = write_project(tmp_path, [(DAY, demo_data.STATIONARY)], rows=400, reference_rows=2_000)
     for name in ("log.parquet", "reference.parquet"):

@@ -29,6 +29,7 @@ LAYERS = {
     "monitoring_lib.io": 2,
     "monitoring_lib.metrics": 2,
     "monitoring_lib.store": 2,
+    "monitoring_lib.pages": 2,
     "monitoring_lib.observability.prometheus": 3,
     "monitoring_lib.policy": 3,
     "monitoring_lib.alerts": 3,
