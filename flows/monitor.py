@@ -162,15 +162,16 @@ def _monitor_window(
 
     report = str(evaluation.report_path) if evaluation.report_path else None
     reasons = [*verdict.reasons, *([action] if action else [])]
+    records = [*evaluation.records, *outcome.records]
     summary = summarize(
         spec.name,
         window.label,
-        [*evaluation.records, *outcome.records],
+        records,
         decision=verdict.decision.value,
         reasons=reasons,
         report_path=report,
     )
-    publish_artifacts_task(summary, evaluation.records, outcome.baseline)
+    publish_artifacts_task(summary, records, outcome.baseline)
     return {"window_start": window.start.isoformat(), **summary.__dict__, "status": summary.status}
 
 

@@ -10,7 +10,7 @@ from chunks and column groups; both end here, so they cannot disagree on what a 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -31,6 +31,7 @@ from monitoring_lib.pipeline.quality import (
     realised_quality,
     reference_calibration,
 )
+from monitoring_lib.pipeline.signals import confidence_stage, multivariate_stage
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec.base import Task
 from monitoring_lib.spec.monitor import MonitorSpec
@@ -102,6 +103,8 @@ class Gathered:
     """The reference's target, prediction and probabilities (read only to fit a calibration)."""
     service: Callable[[], list[MetricRecord]] = list
     """Service health (RED) and each SLO's good share (``metrics.service``)."""
+    window_columns: Callable[[Sequence[str]], Iterable[pd.DataFrame]] | None = None
+    """Chunks of the window's rows with the named columns (None: ``schema_frame`` is whole)."""
 
 
 def prediction_drift_column(spec: MonitorSpec) -> str | None:
@@ -193,6 +196,8 @@ STAGES: tuple[tuple[str, Callable[[MonitorSpec, Gathered], list[MetricRecord]]],
     ("data_quality", _data_quality),
     ("drift", _drift),
     ("service", _service),
+    ("multivariate", multivariate_stage),
+    ("confidence", confidence_stage),
 )
 """The record-producing stages, in the order a run shows them; quality comes last, with its
 counts (``quality_outcome``)."""

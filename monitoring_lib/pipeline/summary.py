@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitoring_lib.pipeline.service_summary import service_lines
+from monitoring_lib.pipeline.signal_summary import signal_markdown, signal_rows
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 
 QUALITY_SHOWN = (Metric.ACCURACY, Metric.F1, Metric.ROC_AUC, Metric.RMSE, Metric.MAE, Metric.R2)
@@ -33,6 +34,8 @@ class WindowSummary:
     """Per quality metric: value and interval, and the estimate before labels (``quality_rows``)."""
     service: list[str] = field(default_factory=list)
     """Service health and SLO lines (``service_summary``); empty without service columns."""
+    signals: dict[str, Any] = field(default_factory=dict)
+    """Multivariate drift, prediction confidence, drifted columns by impact (``signal_rows``)."""
 
     @property
     def status(self) -> str:
@@ -87,6 +90,7 @@ def summarize(
         report_path=report_path,
         quality_detail=quality_rows(records),
         service=service_lines(records),
+        signals=signal_rows(records),
     )
 
 
@@ -109,6 +113,7 @@ def summary_markdown(summary: WindowSummary, baseline: Mapping[str, float] | Non
         + (", ".join(f"`{c}`" for c in summary.drifted_columns) or "none"),
         f"- failed checks: {', '.join(summary.failed_checks) or 'none'}",
         *summary.service,
+        *signal_markdown(summary.signals),
         "",
         *quality_table(summary, baseline),
     ]
