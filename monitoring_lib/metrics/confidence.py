@@ -77,7 +77,8 @@ def count_chunks(
             counts.low += int((values.to_numpy(np.float64).max(axis=1) < settings.top_below).sum())
         for label in values.columns:
             column = values[label].to_numpy(np.float64)
-            counts.probability_sum[label] = counts.probability_sum.get(label, 0.0) + column.sum()
+            total = counts.probability_sum.get(label, 0.0) + column.sum()
+            counts.probability_sum[label] = float(total)
             squares = counts.probability_squares.get(label, 0.0) + (column**2).sum()
             counts.probability_squares[label] = float(squares)
     return counts
@@ -167,8 +168,8 @@ def _mean_probabilities(
     for label in sorted(window.probability_sum):
         if label not in reference.probability_sum:
             continue
-        mean = window.probability_sum[label] / window.scored
-        ref_mean = reference.probability_sum[label] / reference.scored
+        mean = float(window.probability_sum[label] / window.scored)
+        ref_mean = float(reference.probability_sum[label] / reference.scored)
         p_value = _two_means(window, reference, label)
         details = {"reference_mean": ref_mean, "p_value": p_value, "rows": window.scored}
         column = "" if binary else label
@@ -204,7 +205,7 @@ def _class_shares(
         )
     ]  # fmt: skip
     for label, n, ref_n in zip(labels, cur, ref, strict=True):
-        share, ref_share = n / total, ref_n / ref_total
+        share, ref_share = float(n / total), float(ref_n / ref_total)
         moved = shift_status is MetricStatus.DRIFT and abs(share - ref_share) >= settings.min_change
         status = MetricStatus.DRIFT if moved else MetricStatus.OK
         details = {"reference_share": ref_share, "rows": int(n), "p_value": p_value}

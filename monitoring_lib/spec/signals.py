@@ -25,7 +25,7 @@ class MultivariateSettings(Strict):
     alpha: float = Field(0.01, gt=0, lt=1)
     """Tail probability of the window's mean error under the reference-vs-reference null below
     which the window is flagged."""
-    effect_floor: float = Field(0.05, ge=0)
+    effect_floor: float = Field(0.03, ge=0)
     """Relative increase of the mean error over the reference's below which nothing is flagged."""
     resamples: int = Field(500, ge=50)
     """Reference resamples of the window's size that calibrate the verdict."""
@@ -38,8 +38,9 @@ class ConfidenceSettings(Strict):
     """Binary: a positive-class probability inside this band is a low-confidence prediction."""
     top_below: float = Field(0.5, gt=0, le=1)
     """Multiclass: a top class probability below this is a low-confidence prediction."""
-    alpha: float = Field(0.01, gt=0, lt=1)
-    """p-value below which a share or a mean differs from the reference's."""
+    alpha: float = Field(0.001, gt=0, lt=1)
+    """p-value below which a share or a mean differs from the reference's (four tests a window,
+    so about one false alarm in 250 unchanged windows)."""
     min_change: float = Field(0.02, ge=0)
     """Smallest absolute change of a share or mean probability that is flagged."""
 
