@@ -72,7 +72,8 @@ def test_chunks_add_up_to_the_whole_window_and_missing_columns_are_named() -> No
     window = _features(1_000, -0.9, rng)
     whole = window_errors(model, [window])
     parts = window_errors(model, [window.iloc[:300], window.iloc[300:700], window.iloc[700:]])
-    assert not isinstance(whole, str) and not isinstance(parts, str)
+    assert not isinstance(whole, str)
+    assert not isinstance(parts, str)
     assert (parts.rows, parts.total) == (whole.rows, pytest.approx(whole.total, rel=1e-12))
     problem = window_errors(model, [window.drop(columns=["y"])])
     assert problem == "the current window has no column 'y'"
@@ -84,7 +85,8 @@ def test_too_few_rows_or_columns_give_reasons_not_verdicts() -> None:
     rng = np.random.default_rng(4)
     model = fit_model(_features(2_000, 0.9, rng), NUMERICAL, [], SETTINGS)
     small = _verdict(model, _features(50, 0.9, rng))
-    assert small.status is MetricStatus.INSUFFICIENT_DATA and "needs 100" in small.details["reason"]
+    assert small.status is MetricStatus.INSUFFICIENT_DATA
+    assert "needs 100" in small.details["reason"]
     assert "at least two" in str(fit_model(_features(2_000, 0.9, rng), ["x"], [], SETTINGS))
     assert "rows" in str(fit_model(_features(150, 0.9, rng), NUMERICAL, [], SETTINGS))
 
@@ -101,7 +103,8 @@ def test_the_model_is_fitted_once_per_reference_and_the_null_once_per_size(tmp_p
     again = cached_model(
         reference.iloc[:0], NUMERICAL, ["kind"], SETTINGS, cache_dir=tmp_path, content_hash="abc"
     )
-    assert isinstance(again, ReconstructionModel) and again == first
+    assert isinstance(again, ReconstructionModel)
+    assert again == first
     assert np.array_equal(again.components, first.components)
     assert np.array_equal(again.holdout_errors, first.holdout_errors)
     window = _features(400, 0.9, rng)
@@ -150,7 +153,8 @@ def test_a_less_confident_model_is_flagged_with_the_reference_beside() -> None:
     low = found[(Metric.LOW_CONFIDENCE_SHARE, "")]
     p = reference["p"]
     assert low.details["reference_share"] == pytest.approx(((p >= 0.4) & (p <= 0.6)).mean())
-    assert low.status is MetricStatus.DRIFT and low.value > 2 * low.details["reference_share"]
+    assert low.status is MetricStatus.DRIFT
+    assert low.value > 2 * low.details["reference_share"]
     assert low.details["band"] == [0.4, 0.6]
 
 
@@ -212,9 +216,9 @@ def test_drift_that_moved_with_quality_loss_ranks_high_and_noise_does_not() -> N
     hurting = impact_record(
         "income", effects, 0.5 * effects + rng.normal(0, 0.02, 30), "quality.accuracy", 8
     )
-    assert (
-        hurting.value is not None and hurting.value > 0.8 and hurting.status is MetricStatus.WARNING
-    )
+    assert hurting.value is not None
+    assert hurting.value > 0.8
+    assert hurting.status is MetricStatus.WARNING
     assert hurting.details["windows"] == 30
     warnings = 0
     for seed in range(20):
