@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,7 @@ def _onehot(series: pd.Series, kept: Sequence[str]) -> FloatArray:
 
 
 def _scale(values: FloatArray) -> FloatArray:
-    std = np.nanstd(values, axis=0)
+    std = np.nan_to_num(np.nanstd(values, axis=0))
     return np.asarray(np.where(std > 1e-12, std, 1.0), dtype=np.float64)
 
 
@@ -123,12 +124,14 @@ def fit_model(
     holdout = reference.iloc[order[rows // 2 :]]
     numeric = fit_part[list(numerical)].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     numeric[~np.isfinite(numeric)] = np.nan
-    center = np.nan_to_num(np.nanmean(numeric, axis=0)) if numerical else np.zeros(0)
+    with warnings.catch_warnings(action="ignore", category=RuntimeWarning):  # all-missing columns
+        center = np.nan_to_num(np.nanmean(numeric, axis=0)) if numerical else np.zeros(0)
+        scale = _scale(numeric) if numerical else np.ones(0)
     categories = tuple(
         (name, tuple(_top_values(fit_part[name], settings.max_categories))) for name in categorical
     )
     draft = ReconstructionModel(
-        key, tuple(numerical), center, _scale(numeric) if numerical else np.ones(0), categories,
+        key, tuple(numerical), center, scale, categories,
         np.zeros(0), np.ones(0), np.zeros(0), np.zeros((0, 0)), 0.0, np.zeros(0),
     )  # fmt: skip
     onehot = [_onehot(fit_part[name], kept) for name, kept in categories]
@@ -260,7 +263,8 @@ def model_key(
     settings: MultivariateSettings, seed: int,
 ) -> str:  # fmt: skip
     """The reference's content plus everything the fit depends on."""
-    meaning = json.dumps([list(numerical), list(categorical), settings.model_dump(), seed])
+    fit = settings.model_dump(include={"variance", "max_categories", "fit_max_rows", "min_rows"})
+    meaning = json.dumps([list(numerical), list(categorical), fit, seed])
     return f"{content_hash}-{hashlib.sha256(meaning.encode()).hexdigest()[:12]}"
 
 

@@ -91,6 +91,20 @@ def test_too_few_rows_or_columns_give_reasons_not_verdicts() -> None:
     assert "rows" in str(fit_model(_features(150, 0.9, rng), NUMERICAL, [], SETTINGS))
 
 
+def test_missing_values_and_an_empty_column_do_not_break_the_fit() -> None:
+    rng = np.random.default_rng(6)
+    reference = _features(2_000, 0.9, rng)
+    reference.loc[::7, "x"] = np.nan
+    reference["z0"] = np.nan
+    model = fit_model(reference, NUMERICAL, ["kind"], SETTINGS)
+    assert isinstance(model, ReconstructionModel)
+    window = _features(500, 0.9, rng)
+    window.loc[::5, "y"] = None
+    window["z0"] = np.nan
+    assert _verdict(model, window).status is MetricStatus.OK
+    assert _verdict(model, _features(500, -0.9, rng).assign(z0=np.nan)).status is MetricStatus.DRIFT
+
+
 def test_the_model_is_fitted_once_per_reference_and_the_null_once_per_size(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     reference = _features(2_000, 0.9, rng)
