@@ -41,6 +41,8 @@ ERROR = Metric.MULTIVARIATE_ERROR
 DRIFT = Metric.MULTIVARIATE_DRIFT
 NULL_MAX_ROWS = 20_000
 """Largest resample of the null; bigger windows shrink its spread by the sqrt(n) law."""
+SLICE_ROWS = 20_000
+"""Rows encoded at once: the encoded copies of a chunk stay small whatever its size."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,8 +203,8 @@ def window_errors(model: ReconstructionModel, chunks: Iterable[pd.DataFrame]) ->
         absent = [c for c in model.columns if c not in chunk.columns]
         if absent:
             return f"the current window has no column {', '.join(map(repr, absent))}"
-        if len(chunk):
-            found.add(model.errors(chunk))
+        for start in range(0, len(chunk), SLICE_ROWS):
+            found.add(model.errors(chunk.iloc[start : start + SLICE_ROWS]))
     return found
 
 
