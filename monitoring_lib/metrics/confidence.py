@@ -20,11 +20,13 @@ import pandas as pd
 from scipy import stats
 
 from monitoring_lib.metrics.drift.stattests import contingency_p_value, jensenshannon
+from monitoring_lib.metrics.exact_sums import from_grid, grid_sum
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec.signals import ConfidenceSettings
 
 POSITIVE = "1"
 MIN_ROWS = 30
+BITS = 40
 
 
 @dataclass
@@ -35,8 +37,17 @@ class ConfidenceCounts:
     scored: int = 0
     low: int = 0
     classes: dict[str, int] = field(default_factory=dict)
-    probability_sum: dict[str, float] = field(default_factory=dict)
-    probability_squares: dict[str, float] = field(default_factory=dict)
+    probability_units: dict[str, int] = field(default_factory=dict)
+    """Per class, the sum of probabilities in units of 2**-40 (``exact_sums``: chunk-proof)."""
+    square_units: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def probability_sum(self) -> dict[str, float]:
+        return {k: from_grid(v, BITS) for k, v in self.probability_units.items()}
+
+    @property
+    def probability_squares(self) -> dict[str, float]:
+        return {k: from_grid(v, BITS) for k, v in self.square_units.items()}
 
 
 def _probabilities(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
@@ -77,10 +88,10 @@ def count_chunks(
             counts.low += int((values.to_numpy(np.float64).max(axis=1) < settings.top_below).sum())
         for label in values.columns:
             column = values[label].to_numpy(np.float64)
-            total = counts.probability_sum.get(label, 0.0) + column.sum()
-            counts.probability_sum[label] = float(total)
-            squares = counts.probability_squares.get(label, 0.0) + (column**2).sum()
-            counts.probability_squares[label] = float(squares)
+            units = counts.probability_units.get(label, 0) + grid_sum(column, BITS, 1.0)
+            counts.probability_units[label] = units
+            squares = counts.square_units.get(label, 0) + grid_sum(column**2, BITS, 1.0)
+            counts.square_units[label] = squares
     return counts
 
 

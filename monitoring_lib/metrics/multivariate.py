@@ -34,6 +34,7 @@ from sklearn.decomposition import PCA
 
 from monitoring_lib.metrics.drift.nulls import gamma_quantile, gamma_tail
 from monitoring_lib.metrics.drift.stattests import FloatArray
+from monitoring_lib.metrics.exact_sums import from_grid, grid_sum
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec.signals import MultivariateSettings
 
@@ -184,16 +185,24 @@ def effective_rows(window_rows: int, reference_rows: int) -> int:
     return max(1, round(window_rows * reference_rows / (window_rows + reference_rows)))
 
 
+ERROR_BITS, ERROR_LIMIT = 24, 1e6
+"""Grid of the error sum (``exact_sums``): steps of 6e-8, rows' errors clipped at 1e6."""
+
+
 @dataclass
 class ErrorSum:
-    """The window's error sum and row count, added chunk by chunk."""
+    """The window's error sum and row count, added chunk by chunk (the same however split)."""
 
-    total: float = 0.0
+    units: int = 0
     rows: int = 0
 
     def add(self, errors: FloatArray) -> None:
-        self.total += float(errors.sum())
+        self.units += grid_sum(errors, ERROR_BITS, ERROR_LIMIT)
         self.rows += int(errors.size)
+
+    @property
+    def total(self) -> float:
+        return from_grid(self.units, ERROR_BITS)
 
 
 def window_errors(model: ReconstructionModel, chunks: Iterable[pd.DataFrame]) -> ErrorSum | str:

@@ -70,8 +70,7 @@ def test_drift_quality_schema_and_counts_are_identical(
 ) -> None:
     whole, streamed = (e.by_key() for e in both)
     assert whole.keys() == streamed.keys()
-    summed = ("multivariate", "prediction")  # float sums over chunks: equal up to their order
-    exact = [k for k, r in whole.items() if _family(r) not in ("profile", "dq", *summed)]
+    exact = [k for k, r in whole.items() if _family(r) not in ("profile", "dq")]
     assert {_family(whole[k]) for k in exact} >= {
         "window", "schema", "drift", "prediction_drift", "target_drift", "quality", "labels",
     }  # fmt: skip
@@ -80,11 +79,8 @@ def test_drift_quality_schema_and_counts_are_identical(
         assert streamed[key] == whole[key], key
     drifted = {k[1] for k in exact if k[0] == Metric.DRIFT_SCORE and whole[k].status == "drift"}
     assert drifted  # the changed world drifts, so the comparison covers flagged columns
-    near = [k for k, r in whole.items() if _family(r) in summed]
-    assert {k[0] for k in near} >= {Metric.MULTIVARIATE_DRIFT, Metric.LOW_CONFIDENCE_SHARE}
-    for key in near:
-        assert streamed[key].status == whole[key].status, key
-        assert streamed[key].value == pytest.approx(whole[key].value, rel=1e-12), key
+    # Multivariate errors and probabilities are summed on a fixed grid: chunking changes nothing.
+    assert {k[0] for k in exact} >= {Metric.MULTIVARIATE_DRIFT, Metric.MEAN_PROBABILITY}
 
 
 QUANTILE_LEVELS = {

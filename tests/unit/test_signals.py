@@ -74,7 +74,7 @@ def test_chunks_add_up_to_the_whole_window_and_missing_columns_are_named() -> No
     parts = window_errors(model, [window.iloc[:300], window.iloc[300:700], window.iloc[700:]])
     assert not isinstance(whole, str)
     assert not isinstance(parts, str)
-    assert (parts.rows, parts.total) == (whole.rows, pytest.approx(whole.total, rel=1e-12))
+    assert (parts.rows, parts.total) == (whole.rows, whole.total)  # however the rows split
     problem = window_errors(model, [window.drop(columns=["y"])])
     assert problem == "the current window has no column 'y'"
     record = multivariate_records(model, problem, SETTINGS, 0)[0]
