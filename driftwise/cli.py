@@ -367,11 +367,20 @@ def demo_command(
     _print_demo(run)
 
 
+def _multivariate(row: dict[str, Any] | None) -> str:
+    """The window's reconstruction error over the reference's, marked when it drifted."""
+    if not row or row.get("value") is None:
+        return "—"
+    ratio = f"{row['error_ratio']:.2f}x"
+    return f"{ratio} drift" if row.get("status") == "drift" else ratio
+
+
 def _print_demo(run: Any) -> None:
     from monitoring_lib.pipeline.summary import shown
 
     days = table(
-        "day", "world", "labels", "drift share", "accuracy", "ROC AUC", "decision", "champion",
+        "day", "world", "labels", "drift share", "multivariate", "accuracy", "ROC AUC",
+        "decision", "champion",
         title="Each day as its run saw it (labels: the share known at run time)",
     )  # fmt: skip
     events = []
@@ -382,6 +391,7 @@ def _print_demo(run: Any) -> None:
             day["world"],
             shown(day["label_coverage"], 2),
             shown(day["drift_share"], 2),
+            _multivariate(day.get("signals", {}).get("multivariate")),
             shown(quality.get("accuracy")),
             shown(quality.get("roc_auc")),
             day["decision"],

@@ -175,10 +175,11 @@ def _monitor_window(
 
     report = str(evaluation.report_path) if evaluation.report_path else None
     reasons = [*verdict.reasons, *([action] if action else [])]
+    records = [*evaluation.records, *outcome.records]
     summary = summarize(
         spec.name,
         window.label,
-        [*evaluation.records, *outcome.records],
+        records,
         decision=verdict.decision.value,
         reasons=reasons,
         report_path=report,
@@ -188,7 +189,7 @@ def _monitor_window(
     history_page_task(spec, settings.artifacts)
     if evaluation.report_path:
         report_verdict_task(spec, summary, evaluation.report_path)
-    publish_artifacts_task(summary, evaluation.records, outcome.baseline)
+    publish_artifacts_task(summary, records, outcome.baseline)
     label_this_run(
         tags=[status_tag(summary.status)], name=f"{spec.name} {window.label} {summary.status}"
     )

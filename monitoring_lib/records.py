@@ -95,6 +95,18 @@ class Metric(StrEnum):
     """Per SLO: the share of the period's error budget left (negative when overspent)."""
     SLO_BURN_RATE = "slo.burn_rate"
     """Per SLO: how fast the budget burns (1: exactly spent by the period's end); rules only."""
+    MULTIVARIATE_ERROR = "multivariate.reconstruction_error"
+    """Mean distance of the window's rows to the reference's principal subspace."""
+    MULTIVARIATE_DRIFT = "multivariate.drift"
+    """1 when the joint distribution of the features drifted, else 0."""
+    LOW_CONFIDENCE_SHARE = "prediction.low_confidence_share"
+    CLASS_SHARE = "prediction.class_share"
+    """Per predicted class (the column key), its share of the window's predictions."""
+    CLASS_SHIFT = "prediction.class_shift"
+    """Jensen-Shannon distance of the predicted class distribution from the reference's."""
+    MEAN_PROBABILITY = "prediction.mean_probability"
+    DRIFT_IMPACT = "drift.impact"
+    """Per drifted column: Spearman correlation of its drift with quality loss over history."""
 
 
 @dataclass(frozen=True, slots=True)

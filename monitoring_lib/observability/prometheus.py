@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select, TableClause
 from sqlalchemy.types import TypeEngine
 
+from monitoring_lib.observability.signal_export import signal_families
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.store.engine import open_store
 from monitoring_lib.store.models import UtcDateTime
@@ -71,6 +72,9 @@ QUALITY = _view("v_quality_daily", *_KEY, ("metric", String()), ("value", Float(
 SERVICE = _view(
     "v_service_daily", *_KEY, ("metric", String()), ("column_name", String()), ("value", Float())
 )
+SIGNALS = _view(
+    "v_signal_daily", *_KEY, ("metric", String()), ("column_name", String()), ("value", Float())
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class ModelSnapshot:
     """Quality metric (without the ``quality.`` prefix) -> value."""
     service: Mapping[tuple[str, str], float] = field(default_factory=dict)
     """(metric, column) -> value of the ``service.*`` and ``slo.*`` metrics (column: the SLO)."""
+    signals: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    """(signal metric, column or class) -> value, from ``v_signal_daily``."""
 
 
 def _latest_join(view: TableClause, model: str | None) -> Select[Any]:
@@ -127,12 +133,18 @@ def latest_snapshots(session: Session, model: str | None = None) -> list[ModelSn
         if row["value"] is not None:
             key = (str(row["metric"]), str(row["column_name"]))
             service.setdefault(row["model"], {})[key] = float(row["value"])
+    signals: dict[str, dict[tuple[str, str], float]] = {}
+    for row in rows(SIGNALS):
+        if row["value"] is not None:
+            key = (str(row["metric"]), str(row["column_name"]))
+            signals.setdefault(row["model"], {})[key] = float(row["value"])
     return [
         replace(
             _snapshot(
                 head, runs.get(head["model"], {}), drift.get(head["model"], {}), scores, quality
             ),
             service=service.get(head["model"], {}),
+            signals=signals.get(head["model"], {}),
         )
         for head in session.execute(heads).mappings()
     ]
@@ -173,6 +185,7 @@ def _gauge(name: str, documentation: str, labels: Sequence[str] = ("model",)) ->
 
 def metric_families(snapshots: Iterable[ModelSnapshot]) -> list[Metric]:
     """The exported families; a missing value adds no sample (absent, not NaN)."""
+    snapshots = list(snapshots)
     share = _gauge("driftwise_drift_share_ratio", "Share of feature columns drifted (0-1).")
     drifted = _gauge("driftwise_drifted_columns", "Feature columns with drift in the window.")
     column_score = _gauge(
@@ -202,7 +215,8 @@ def metric_families(snapshots: Iterable[ModelSnapshot]) -> list[Metric]:
         for name, value in sorted(snap.quality.items()):
             _add(quality, [snap.model, name], value)
     families = [share, drifted, column_score, quality, coverage, rows, window_end, duration]
-    return [*families, health, *service_families(snapshots)]
+    signals = signal_families((snap.model, snap.signals) for snap in snapshots)
+    return [*families, health, *service_families(snapshots), *signals]
 
 
 SERVICE_GAUGES = {  # metric -> (family, help, label holding the column or None)

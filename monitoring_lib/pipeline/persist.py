@@ -12,6 +12,7 @@ from monitoring_lib.alerts.outbox import previous_alert_states
 from monitoring_lib.alerts.planning import plan_alerts
 from monitoring_lib.pipeline.alerting import alert_breaches, alert_context
 from monitoring_lib.pipeline.counts_store import store_quality_counts
+from monitoring_lib.pipeline.impact import impact_records
 from monitoring_lib.pipeline.reruns import check_rerun_reference, record_run_reference
 from monitoring_lib.pipeline.stages import WindowEvaluation
 from monitoring_lib.policy import store as policy_store
@@ -77,7 +78,8 @@ class WindowOutcome:
     baseline: dict[str, float]
     """The metrics of the champion in force at the window, which relative rules compared with."""
     records: tuple[MetricRecord, ...] = ()
-    """Records computed from the store while persisting (SLO compliance and budget)."""
+    """Records computed from the store while persisting (SLO compliance and budget, and
+    ``drift.impact`` of each drifted column)."""
 
 
 def persist_window(
@@ -106,7 +108,9 @@ def persist_window(
     slo_records = slo_period_records(
         session, model_id(session, spec.name), spec.service.slos, window.start, evaluation.records
     )
-    run_id = persist_evaluation(session, spec, window, run, evaluation, extra_records=slo_records)
+    impact = impact_records(session, spec, window.start, evaluation.records)
+    from_store = [*slo_records, *impact]
+    run_id = persist_evaluation(session, spec, window, run, evaluation, extra_records=from_store)
     session.flush()
     model = require_model_id(session, spec.name)
     verdict = policy_store.decide_stored_window(session, spec.name, spec.policy, window.start)
@@ -125,5 +129,5 @@ def persist_window(
         verdict,
         len(drafts),
         policy_store.champion_in_force(session, model, window.start).metrics,
-        tuple(slo_records),
+        tuple(from_store),
     )

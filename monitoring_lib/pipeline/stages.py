@@ -10,7 +10,7 @@ from chunks and column groups; both end here, so they cannot disagree on what a 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -32,6 +32,7 @@ from monitoring_lib.pipeline.quality import (
     reference_calibration,
 )
 from monitoring_lib.pipeline.report import evidently_options
+from monitoring_lib.pipeline.signals import confidence_stage, multivariate_stage
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec.base import Task
 from monitoring_lib.spec.monitor import MonitorSpec
@@ -105,6 +106,8 @@ class Gathered:
     """Service health (RED) and each SLO's good share (``metrics.service``)."""
     source_columns: Mapping[str, str] = field(default_factory=dict)
     """The prediction source's own columns (its header or schema), read or not."""
+    window_columns: Callable[[Sequence[str]], Iterable[pd.DataFrame]] | None = None
+    """Chunks of the window's rows with the named columns (None: ``schema_frame`` is whole)."""
 
 
 def prediction_drift_column(spec: MonitorSpec) -> str | None:
@@ -197,6 +200,8 @@ STAGES: tuple[tuple[str, Callable[[MonitorSpec, Gathered], list[MetricRecord]]],
     ("data_quality", _data_quality),
     ("drift", _drift),
     ("service", _service),
+    ("multivariate", multivariate_stage),
+    ("confidence", confidence_stage),
 )
 """The record-producing stages, in the order a run shows them; quality comes last, with its
 counts (``quality_outcome``)."""

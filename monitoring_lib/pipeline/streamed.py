@@ -326,6 +326,7 @@ def evaluate_window_streamed(
             budget_mb=spec.memory.budget_mb,
         ),
         quality_frame=passes.kept_columns,
+        window_columns=read,
         reference_quality=lambda: read_all(
             iter(ref_read(quality_columns(spec))), quality_columns(spec)
         ),

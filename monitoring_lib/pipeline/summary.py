@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitoring_lib.pipeline.service_summary import service_lines
+from monitoring_lib.pipeline.signal_summary import signal_markdown, signal_rows
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 
 QUALITY_SHOWN = (Metric.ACCURACY, Metric.F1, Metric.ROC_AUC, Metric.RMSE, Metric.MAE, Metric.R2)
@@ -39,6 +40,8 @@ class WindowSummary:
     """A policy rule fires in this window (whatever its action)."""
     links: list[tuple[str, str]] = field(default_factory=list)
     """(text, URL) of the pages a person opens next: the HTML report, the model's history."""
+    signals: dict[str, Any] = field(default_factory=dict)
+    """Multivariate drift, prediction confidence, drifted columns by impact (``signal_rows``)."""
 
     @property
     def status(self) -> str:
@@ -101,6 +104,7 @@ def summarize(
         empty=rows == 0,
         rule_fired=rule_fired,
         links=list(links),
+        signals=signal_rows(records),
     )
 
 
@@ -124,6 +128,7 @@ def summary_markdown(summary: WindowSummary, baseline: Mapping[str, float] | Non
         + (", ".join(f"`{c}`" for c in summary.drifted_columns) or "none"),
         f"- failed checks: {', '.join(summary.failed_checks) or 'none'}",
         *summary.service,
+        *signal_markdown(summary.signals),
         "",
         *quality_table(summary, baseline),
     ]

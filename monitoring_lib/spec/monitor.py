@@ -28,6 +28,7 @@ from monitoring_lib.spec.columns import ColumnsSpec
 from monitoring_lib.spec.drift import DriftSettings
 from monitoring_lib.spec.policy import PolicySpec
 from monitoring_lib.spec.service import ServiceSpec, service_problems
+from monitoring_lib.spec.signals import ConfidenceSettings, ImpactSettings, MultivariateSettings
 from monitoring_lib.spec.sources import FileSource, SourcesSpec, SqlSource
 from monitoring_lib.spec.window import MemorySpec, WindowSpec
 
@@ -59,6 +60,12 @@ class MonitorSpec(Strict):
     rollups: list[Literal["week", "month"]] = []
     """Roll-ups to keep: each completed week (Monday to Monday) or month, local time, merged
     from the stored windows (``pipeline.rollups``) and stored as a window of its own."""
+    multivariate: MultivariateSettings = MultivariateSettings()
+    """Drift of the features' joint distribution (PCA reconstruction error)."""
+    confidence: ConfidenceSettings = ConfidenceSettings()
+    """Which predictions count as low-confidence."""
+    impact: ImpactSettings = ImpactSettings()
+    """Which drifted columns moved with quality over the stored history."""
     base_dir: Path = Path(".")
     """Folder that relative source paths resolve against (set by load_spec)."""
 

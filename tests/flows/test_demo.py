@@ -85,3 +85,15 @@ def test_short_demo_tells_the_whole_story() -> None:
         if row["metric"] == "accuracy"
     ]
     assert mean(stationary_gap) < 0.03  # calibrated on the reference: close before the change
+
+    # The signals: quiet while nothing changes; once it does, drifted columns carry their impact.
+    for day in stationary:
+        signals = day["signals"]
+        assert signals["multivariate"]["status"] == "ok"
+        assert 0.9 < signals["multivariate"]["error_ratio"] < 1.1
+        assert signals["low_confidence"]["status"] == "ok"
+        assert signals["class_shift"]["status"] == "ok"
+        assert signals["impact"] == []
+    first_changed = changed[0]["signals"]
+    assert {row["column"] for row in first_changed["impact"]} == set(changed[0]["drifted_columns"])
+    assert all(row["windows"] == len(stationary) + 1 for row in first_changed["impact"])

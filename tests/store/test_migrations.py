@@ -56,6 +56,7 @@ VIEWS = {
     "v_column_drift_daily",
     "v_quality_daily",
     "v_run_daily",
+    "v_signal_daily",
     "v_alert_events",
     "v_action_events",
     "v_service_daily",

@@ -57,6 +57,15 @@ def store_window(
     ]
     if accuracy is not None:
         records.append(MetricRecord(Metric.ACCURACY, accuracy))
+    records += [
+        MetricRecord(Metric.MULTIVARIATE_ERROR, 2.5 + share, MetricStatus.OK),
+        MetricRecord(Metric.MULTIVARIATE_DRIFT, 0.0, MetricStatus.OK),
+        MetricRecord(Metric.LOW_CONFIDENCE_SHARE, 0.07),
+        MetricRecord(Metric.CLASS_SHARE, 0.9, column="0"),
+        MetricRecord(Metric.DRIFT_IMPACT, 0.6, MetricStatus.WARNING, column="income"),
+        MetricRecord(Metric.DRIFT_IMPACT, None, MetricStatus.INSUFFICIENT_DATA, column="age",
+                     details={"reason": "not enough history"}),
+    ]  # fmt: skip
     run = RunInfo(
         status="succeeded",
         started_at=started,
@@ -106,6 +115,13 @@ def test_the_latest_window_of_each_model_is_exported(filled: sessionmaker[Sessio
     assert samples[("driftwise_model_health", credit)] == 2  # drift.share with status drift: red
     assert samples[("driftwise_model_health", (("model", "churn"),))] == 1  # a drifted column
     assert samples[("driftwise_store_up", ())] == 1
+    nothing = (("column", ""), *credit)
+    assert samples[("driftwise_multivariate_reconstruction_error", nothing)] == 3.0  # latest
+    assert samples[("driftwise_multivariate_drift", nothing)] == 0
+    assert samples[("driftwise_low_confidence_ratio", nothing)] == 0.07
+    assert samples[("driftwise_predicted_class_ratio", (("column", "0"), *credit))] == 0.9
+    assert samples[("driftwise_drift_impact", (("column", "income"), *credit))] == 0.6
+    assert ("driftwise_drift_impact", (("column", "age"), *credit)) not in samples  # no value
 
 
 def test_missing_values_are_absent_not_nan(filled: sessionmaker[Session]) -> None:
