@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow, runtime
 from pydantic import BaseModel, Field
 
-from driftwise import __version__
+import driftwise
 from flows.retrain import RetrainParams, retrain_model
 from flows.rollback import RollbackParams, rollback_model
 from monitoring_lib.observability.logs import configure_logging, log_context
@@ -142,7 +142,7 @@ def _monitor_window(
         status="succeeded",
         started_at=started,
         finished_at=datetime.now(window.start.tzinfo),
-        code_version=__version__,
+        code_version=driftwise.__version__,
         flow_run_id=str(runtime.flow_run.id or "") or None,
     )
     outcome = persist_window_task(

@@ -161,11 +161,16 @@ def deliver_alerts_task(spec: MonitorSpec) -> DeliveryReport:
 
 
 @task(name="find completed windows", cache_policy=NO_CACHE)
-def completed_windows_task(spec: MonitorSpec, windows: list[Window]) -> set[datetime]:
+def completed_windows_task(
+    spec: MonitorSpec, windows: list[Window], code_version: str | None = None
+) -> set[datetime]:
+    """Windows with a succeeded run (by ``code_version``, when given): a backfill skips them."""
     sessions = store_sessions()
     with sessions.begin() as session:
         model = ensure_model(session, spec.name, spec.task.value)
-        return completed_windows(session, model, [w.start for w in windows])
+        return completed_windows(
+            session, model, [w.start for w in windows], code_version=code_version
+        )
 
 
 @task(name="raise critical alert", cache_policy=NO_CACHE)
