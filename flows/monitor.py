@@ -20,6 +20,7 @@ from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec.monitor import MonitorSpec, load_spec
 from monitoring_lib.store.repository import RunInfo
 from monitoring_lib.windows import Window, resolve_window
+from tasks import timeouts
 from tasks.actions import mark_good_task, register_serving_model_task
 from tasks.artifacts import publish_artifacts_task
 from tasks.monitoring import (
@@ -105,7 +106,12 @@ def _run_name() -> str:
     return f"{spec.name} {window.label}"
 
 
-@flow(name="monitor-model", flow_run_name=_run_name, log_prints=False)
+@flow(
+    name="monitor-model",
+    flow_run_name=_run_name,
+    log_prints=False,
+    timeout_seconds=timeouts.FLOW,
+)
 def monitor_model(params: MonitorParams) -> dict[str, Any]:
     """Profile, check, measure drift and quality of one window; persist it; show what was seen."""
     settings = DriftwiseSettings()
@@ -145,7 +151,8 @@ def _monitor_window(
         code_version=driftwise.__version__,
         flow_run_id=str(runtime.flow_run.id or "") or None,
     )
-    outcome = persist_window_task(
+    persist = persist_window_task.with_options(timeout_seconds=settings.persist_timeout_seconds)
+    outcome = persist(
         spec, window, run, evaluation, params.send_alerts, runtime.flow_run.ui_url,
         params.use_current_reference,
     )  # fmt: skip

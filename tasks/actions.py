@@ -20,10 +20,11 @@ from monitoring_lib.actions.training import Holdout, load_trainer, train_challen
 from monitoring_lib.spec.actions import RetrainSpec
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.repository import ensure_model
+from tasks import timeouts
 from tasks.store import model_registry, store_sessions
 
 
-@task(name="claim retraining", cache_policy=NO_CACHE)
+@task(name="claim retraining", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
 def claim_retrain_task(
     spec: MonitorSpec,
     settings: RetrainSpec,
@@ -46,7 +47,7 @@ def claim_retrain_task(
         )
 
 
-@task(name="build training set", cache_policy=NO_CACHE)
+@task(name="build training set", cache_policy=NO_CACHE, timeout_seconds=timeouts.STEP)
 def training_set_task(spec: MonitorSpec, settings: RetrainSpec, as_of: datetime) -> Holdout:
     """Recent labelled windows (re-read with the labels known by ``as_of``), and the reference."""
     with store_sessions()() as session:
@@ -55,12 +56,12 @@ def training_set_task(spec: MonitorSpec, settings: RetrainSpec, as_of: datetime)
     return holdout
 
 
-@task(name="train challenger", cache_policy=NO_CACHE)
+@task(name="train challenger", cache_policy=NO_CACHE, timeout_seconds=timeouts.STEP)
 def train_task(spec: MonitorSpec, settings: RetrainSpec, holdout: Holdout) -> Any:
     return train_challenger(load_trainer(settings.trainer), holdout, spec=spec)
 
 
-@task(name="score champion and challenger", cache_policy=NO_CACHE)
+@task(name="score champion and challenger", cache_policy=NO_CACHE, timeout_seconds=timeouts.STEP)
 def score_task(spec: MonitorSpec, challenger: Any, holdout: Holdout) -> steps.Contest:
     """Both models on the same holdout; the champion is read from the registry."""
     with store_sessions()() as session:
@@ -70,6 +71,7 @@ def score_task(spec: MonitorSpec, challenger: Any, holdout: Holdout) -> steps.Co
 @task(
     name="register challenger and gate",
     cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.QUICK,
     retries=2,
     retry_delay_seconds=[2, 10],
 )
@@ -93,6 +95,7 @@ def register_and_gate_task(
 @task(
     name="promote or keep the champion",
     cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.QUICK,
     retries=2,
     retry_delay_seconds=[2, 10],
 )
@@ -110,7 +113,13 @@ def promote_task(
         )  # fmt: skip
 
 
-@task(name="close retraining", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+@task(
+    name="close retraining",
+    cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.QUICK,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+)
 def finish_retrain_task(
     action_id: int,
     status: ActionStatus,
@@ -122,7 +131,7 @@ def finish_retrain_task(
         finish_action(session, action_id, status, now=now, outcome=outcome, metrics=metrics)
 
 
-@task(name="roll back the champion", cache_policy=NO_CACHE)
+@task(name="roll back the champion", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
 def rollback_task(
     spec: MonitorSpec, reason: str, now: datetime, decided_by: str, flow_run_id: str | None
 ) -> RollbackResult:
@@ -141,7 +150,7 @@ def rollback_task(
         )
 
 
-@task(name="mark champion good", cache_policy=NO_CACHE)
+@task(name="mark champion good", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
 def mark_good_task(spec: MonitorSpec, now: datetime) -> int | None:
     """A champion that served a whole rollback period without a critical finding becomes 'good'."""
     with store_sessions().begin() as session:
@@ -149,7 +158,11 @@ def mark_good_task(spec: MonitorSpec, now: datetime) -> int | None:
 
 
 @task(
-    name="register the serving model", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10]
+    name="register the serving model",
+    cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.QUICK,
+    retries=2,
+    retry_delay_seconds=[2, 10],
 )
 def register_serving_model_task(spec: MonitorSpec, now: datetime) -> int | None:
     """At the model's first run, the model whose predictions are in the log becomes the

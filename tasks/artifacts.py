@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from monitoring_lib.pipeline.summary import WindowSummary, drift_table, summary_markdown
 from monitoring_lib.records import MetricRecord
+from tasks import timeouts
 
 
 def artifact_key(model: str, kind: str) -> str:
@@ -22,7 +23,7 @@ def artifact_key(model: str, kind: str) -> str:
     return f"{slug}-{kind}"
 
 
-@task(name="publish artifacts", cache_policy=NO_CACHE)
+@task(name="publish artifacts", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
 def publish_artifacts_task(
     summary: WindowSummary, records: list[MetricRecord], baseline: dict[str, float] | None = None
 ) -> None:

@@ -29,10 +29,11 @@ from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.engine import open_store
 from monitoring_lib.store.repository import RunInfo, completed_windows, ensure_model
 from monitoring_lib.windows import Window
+from tasks import timeouts
 from tasks.store import store_sessions
 
 
-@task(name="load window", cache_policy=NO_CACHE)
+@task(name="load window", cache_policy=NO_CACHE, timeout_seconds=timeouts.STEP)
 def load_window_task(spec: MonitorSpec, window: Window, as_of: datetime | None) -> WindowData:
     data = load_window(spec, window, as_of=as_of)
     get_run_logger().info(
@@ -46,12 +47,12 @@ def load_window_task(spec: MonitorSpec, window: Window, as_of: datetime | None) 
     return data
 
 
-@task(name="load reference", cache_policy=NO_CACHE)
+@task(name="load reference", cache_policy=NO_CACHE, timeout_seconds=timeouts.STEP)
 def load_reference_task(spec: MonitorSpec) -> pd.DataFrame:
     return load_reference(spec)
 
 
-@task(name="profile, check, drift, quality", cache_policy=NO_CACHE)
+@task(name="profile, check, drift, quality", cache_policy=NO_CACHE, timeout_seconds=timeouts.STEP)
 def evaluate_window_task(
     spec: MonitorSpec,
     data: WindowData,
@@ -67,7 +68,7 @@ def evaluate_window_task(
     return evaluation
 
 
-@task(name="count rows", cache_policy=NO_CACHE)
+@task(name="count rows", cache_policy=NO_CACHE, timeout_seconds=timeouts.STEP)
 def count_rows_task(spec: MonitorSpec, window: Window) -> tuple[int, int]:
     """(window rows, reference rows), which decide whether the run loads its data whole."""
     window_rows, reference_rows = rows_to_evaluate(spec, window)
@@ -78,7 +79,11 @@ def count_rows_task(spec: MonitorSpec, window: Window) -> tuple[int, int]:
     return window_rows, reference_rows
 
 
-@task(name="profile, check, drift, quality (in chunks)", cache_policy=NO_CACHE)
+@task(
+    name="profile, check, drift, quality (in chunks)",
+    cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.STEP,
+)
 def evaluate_window_streamed_task(
     spec: MonitorSpec, window: Window, as_of: datetime | None, artifacts: Path, write_report: bool
 ) -> WindowEvaluation:
@@ -92,13 +97,15 @@ def evaluate_window_streamed_task(
 
 
 def _worth_retrying(task: object, task_run: object, state: State) -> bool:
-    """A refused rerun fails the same way every time; anything else may pass next time."""
-    return not isinstance(state.data, ReferenceChangedError)
+    """A refused rerun fails the same way every time, and a step that timed out already waited
+    its whole bound; anything else (a dropped connection, a deadlock) may pass next time."""
+    return not isinstance(state.data, ReferenceChangedError | TimeoutError)
 
 
 @task(
     name="persist window, evaluate policy",
     cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.QUICK,
     retries=3,
     retry_delay_seconds=[2, 5, 15],
     retry_condition_fn=_worth_retrying,
@@ -141,7 +148,7 @@ def with_secret_blocks(settings: DriftwiseSettings) -> DriftwiseSettings:
     return settings.model_copy(update=updates) if updates else settings
 
 
-@task(name="deliver alerts", cache_policy=NO_CACHE)
+@task(name="deliver alerts", cache_policy=NO_CACHE, timeout_seconds=timeouts.DELIVERY)
 def deliver_alerts_task(spec: MonitorSpec) -> DeliveryReport:
     """Send what the outbox holds for this model (this window's and earlier runs' leftovers).
 
@@ -160,7 +167,7 @@ def deliver_alerts_task(spec: MonitorSpec) -> DeliveryReport:
     return report
 
 
-@task(name="find completed windows", cache_policy=NO_CACHE)
+@task(name="find completed windows", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
 def completed_windows_task(
     spec: MonitorSpec, windows: list[Window], code_version: str | None = None
 ) -> set[datetime]:
@@ -173,7 +180,7 @@ def completed_windows_task(
         )
 
 
-@task(name="raise critical alert", cache_policy=NO_CACHE)
+@task(name="raise critical alert", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
 def critical_notice_task(spec: MonitorSpec, rule: str, reason: str, now: datetime) -> int:
     """Queue a critical alert that no metric rule raised (e.g. a rollback with no good version);
     the caller delivers it."""
@@ -185,6 +192,7 @@ def critical_notice_task(spec: MonitorSpec, rule: str, reason: str, now: datetim
 @task(
     name="rescore windows with late labels",
     cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.STEP,
     retries=2,
     retry_delay_seconds=[2, 10],
 )
@@ -199,7 +207,7 @@ def refresh_labels_task(spec: MonitorSpec, as_of: datetime | None, since: dateti
     return len(rescored)
 
 
-@task(name="push metrics", cache_policy=NO_CACHE)
+@task(name="push metrics", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
 def push_metrics_task(spec: MonitorSpec) -> None:
     """The model's latest values to the Pushgateway, when one is configured."""
     settings = DriftwiseSettings()
