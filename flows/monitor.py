@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from prefect import flow, runtime
+from prefect.states import State
 from pydantic import BaseModel, Field
 
 import driftwise
@@ -22,7 +23,7 @@ from monitoring_lib.store.repository import RunInfo
 from monitoring_lib.windows import Window, resolve_window
 from tasks import timeouts
 from tasks.actions import mark_good_task, register_serving_model_task
-from tasks.artifacts import publish_artifacts_task
+from tasks.artifacts import degraded_state, publish_artifacts_task
 from tasks.monitoring import (
     count_rows_task,
     deliver_alerts_task,
@@ -112,8 +113,10 @@ def _run_name() -> str:
     log_prints=False,
     timeout_seconds=timeouts.FLOW,
 )
-def monitor_model(params: MonitorParams) -> dict[str, Any]:
-    """Profile, check, measure drift and quality of one window; persist it; show what was seen."""
+def monitor_model(params: MonitorParams) -> dict[str, Any] | State:
+    """Profile, check, measure drift and quality of one window; persist it; show what was seen.
+
+    A window whose alerts could not all be delivered ends Completed, named 'Degraded'."""
     settings = DriftwiseSettings()
     configure_logging(settings.log_json)
     spec = load_spec(params.spec_path)
@@ -124,7 +127,7 @@ def monitor_model(params: MonitorParams) -> dict[str, Any]:
 
 def _monitor_window(
     params: MonitorParams, settings: DriftwiseSettings, spec: MonitorSpec, window: Window
-) -> dict[str, Any]:
+) -> dict[str, Any] | State:
     """The steps of one monitor run, in the order the UI shows them."""
     started = datetime.now(window.start.tzinfo)
 
@@ -157,8 +160,7 @@ def _monitor_window(
         params.use_current_reference,
     )  # fmt: skip
     verdict = outcome.evaluation
-    if params.send_alerts and spec.alerts.channels:
-        deliver_alerts_task(spec)
+    delivery = deliver_alerts_task(spec) if params.send_alerts and spec.alerts.channels else None
     push_metrics_task(spec)
 
     as_of = params.labels_as_of or runtime.flow_run.scheduled_start_time
@@ -175,7 +177,11 @@ def _monitor_window(
         report_path=report,
     )
     publish_artifacts_task(summary, evaluation.records, outcome.baseline)
-    return {"window_start": window.start.isoformat(), **summary.__dict__, "status": summary.status}
+    start = window.start.isoformat()
+    result = {"window_start": start, **summary.__dict__, "status": summary.status}
+    if delivery is not None and delivery.degraded:
+        return degraded_state(spec.name, f"alert delivery: {delivery.summary()}", result)
+    return result
 
 
 def act_on(
