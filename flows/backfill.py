@@ -48,7 +48,11 @@ class BackfillParams(BaseModel):
         description="Raise and deliver per-window alerts (off: the one summary only).",
     )
     allow_actions: bool = Field(
-        default=False, description="Let windows start retraining or rollback."
+        default=False,
+        description=(
+            "Let windows start retraining or rollback, each as of its window's end. Windows then "
+            "run one at a time, in order: each decision reads the ones before it."
+        ),
     )
     use_current_reference: bool = Field(
         default=False,
@@ -86,13 +90,15 @@ def backfill_model(params: BackfillParams) -> list[dict[str, Any]] | State:
 
     results: list[dict[str, Any]] = []
     failures: list[tuple[str, str]] = []
-    for first in range(0, len(todo), params.concurrency):
-        batch = todo[first : first + params.concurrency]
+    at_once = 1 if params.allow_actions else params.concurrency
+    for first in range(0, len(todo), at_once):
+        batch = todo[first : first + at_once]
         futures = [
             backfill_window.submit(
                 MonitorParams(
                     spec_path=params.spec_path,
                     window_end=w.end,
+                    as_of=w.end,
                     write_report=params.write_reports,
                     send_alerts=params.send_alerts,
                     allow_actions=params.allow_actions,

@@ -76,6 +76,15 @@ class MonitorParams(BaseModel):
     allow_actions: bool = Field(
         default=True, description="Start retraining or rollback when the policy decides so."
     )
+    as_of: datetime | None = Field(
+        default=None,
+        description=(
+            "The run's time: its window is the last whole one before it (unless window_date or "
+            "window_end say otherwise), and every decision (cooldowns, the rollback period, "
+            "promotions) is made as of it. Empty: labels_as_of, else the window's end when the "
+            "window is given, else the run's scheduled time. Never the wall clock."
+        ),
+    )
     use_current_reference: bool = Field(
         default=False,
         description=(
@@ -92,8 +101,20 @@ def window_of(params: MonitorParams, spec: MonitorSpec) -> Window:
         spec.window.timezone,
         day=params.window_date,
         end=params.window_end,
-        scheduled=runtime.flow_run.scheduled_start_time,
+        scheduled=params.as_of or runtime.flow_run.scheduled_start_time,
     )
+
+
+def decision_time(params: MonitorParams, window: Window) -> datetime:
+    """The time every decision of the run is made as of: the same whether the window runs on
+    its schedule, in a backfill, or again a year later (see ``MonitorParams.as_of``)."""
+    if params.as_of is not None:
+        return params.as_of
+    if params.labels_as_of is not None:
+        return params.labels_as_of
+    if params.window_date is not None or params.window_end is not None:
+        return window.end
+    return runtime.flow_run.scheduled_start_time or window.end
 
 
 def _run_name() -> str:
@@ -146,7 +167,8 @@ def _monitor_window(
             spec, data, reference, settings.artifacts, params.write_report
         )
 
-    register_serving_model_task(spec, runtime.flow_run.scheduled_start_time or window.end)
+    as_of = decision_time(params, window)
+    register_serving_model_task(spec, as_of)
     run = RunInfo(
         status="succeeded",
         started_at=started,
@@ -163,7 +185,6 @@ def _monitor_window(
     delivery = deliver_alerts_task(spec) if params.send_alerts and spec.alerts.channels else None
     push_metrics_task(spec)
 
-    as_of = params.labels_as_of or runtime.flow_run.scheduled_start_time
     action = act_on(verdict, spec, params, window, as_of) if params.allow_actions else None
 
     report = str(evaluation.report_path) if evaluation.report_path else None

@@ -44,6 +44,7 @@ def write_spec_file(
     project = write_project(folder, worlds, rows=rows, reference_rows=3_000)
     data = credit_spec(project, name=name).model_dump(mode="json", exclude={"base_dir"})
     data["window"]["length"] = "1d"
+    data["policy"].pop("retrain_cooldown", None)  # deprecated: actions.retrain.cooldown
     data.update(extra or {})
     path = project / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
