@@ -230,9 +230,15 @@ def backfill(
         use_current_reference=use_current_reference,
     )
     with flow_output(verbose):
-        results = backfill_model(params)
-    _print_summaries(results)
-    console.print(f"{len(results)} windows computed", highlight=False)
+        state = backfill_model(params, return_state=True)
+    results = state.result(raise_on_failure=False)
+    if isinstance(results, list):
+        _print_summaries(results)
+        console.print(f"{len(results)} windows computed", highlight=False)
+    if state.is_failed():
+        console.print(f"[red]{escape(state.message or '')}[/red]", highlight=False)
+        console.print("rerun the same command to compute only the failed and missing windows")
+        raise typer.Exit(1)
 
 
 @app.command()

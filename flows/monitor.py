@@ -6,9 +6,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from prefect import flow, runtime
+from prefect.states import State
 from pydantic import BaseModel, Field
 
-from driftwise import __version__
+import driftwise
 from flows.form import optional_in_form
 from flows.retrain import RetrainParams, retrain_model
 from flows.rollback import RollbackParams, rollback_model
@@ -21,8 +22,9 @@ from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec.monitor import MonitorSpec, load_spec
 from monitoring_lib.store.repository import RunInfo
 from monitoring_lib.windows import Window, resolve_window
+from tasks import timeouts
 from tasks.actions import mark_good_task, register_serving_model_task
-from tasks.artifacts import publish_artifacts_task
+from tasks.artifacts import degraded_state, publish_artifacts_task
 from tasks.monitoring import (
     count_rows_task,
     deliver_alerts_task,
@@ -81,6 +83,15 @@ class MonitorParams(BaseModel):
     allow_actions: bool = Field(
         default=True, description="Start retraining or rollback when the policy decides so."
     )
+    as_of: datetime | None = Field(
+        default=None,
+        description=(
+            "The run's time: its window is the last whole one before it (unless window_date or "
+            "window_end say otherwise), and every decision (cooldowns, the rollback period, "
+            "promotions) is made as of it. Empty: labels_as_of, else the window's end when the "
+            "window is given, else the run's scheduled time. Never the wall clock."
+        ),
+    )
     use_current_reference: bool = Field(
         default=False,
         description=(
@@ -97,8 +108,20 @@ def window_of(params: MonitorParams, spec: MonitorSpec) -> Window:
         spec.window.timezone,
         day=params.window_date,
         end=params.window_end,
-        scheduled=runtime.flow_run.scheduled_start_time,
+        scheduled=params.as_of or runtime.flow_run.scheduled_start_time,
     )
+
+
+def decision_time(params: MonitorParams, window: Window) -> datetime:
+    """The time every decision of the run is made as of: the same whether the window runs on
+    its schedule, in a backfill, or again a year later (see ``MonitorParams.as_of``)."""
+    if params.as_of is not None:
+        return params.as_of
+    if params.labels_as_of is not None:
+        return params.labels_as_of
+    if params.window_date is not None or params.window_end is not None:
+        return window.end
+    return runtime.flow_run.scheduled_start_time or window.end
 
 
 def _run_name() -> str:
@@ -112,9 +135,16 @@ def _run_name() -> str:
     return f"{spec.name} {window.label}"
 
 
-@flow(name="monitor-model", flow_run_name=_run_name, log_prints=False)
-def monitor_model(params: MonitorParams) -> dict[str, Any]:
-    """Profile, check, measure drift and quality of one window; persist it; show what was seen."""
+@flow(
+    name="monitor-model",
+    flow_run_name=_run_name,
+    log_prints=False,
+    timeout_seconds=timeouts.FLOW,
+)
+def monitor_model(params: MonitorParams) -> dict[str, Any] | State:
+    """Profile, check, measure drift and quality of one window; persist it; show what was seen.
+
+    A window whose alerts could not all be delivered ends Completed, named 'Degraded'."""
     settings = DriftwiseSettings()
     configure_logging(settings.log_json)
     spec = load_spec(params.spec_path)
@@ -126,7 +156,7 @@ def monitor_model(params: MonitorParams) -> dict[str, Any]:
 
 def _monitor_window(
     params: MonitorParams, settings: DriftwiseSettings, spec: MonitorSpec, window: Window
-) -> dict[str, Any]:
+) -> dict[str, Any] | State:
     """The steps of one monitor run, in the order the UI shows them."""
     started = datetime.now(window.start.tzinfo)
 
@@ -145,28 +175,28 @@ def _monitor_window(
             spec, data, reference, settings.artifacts, params.write_report
         )
 
-    register_serving_model_task(spec, runtime.flow_run.scheduled_start_time or window.end)
+    as_of = decision_time(params, window)
+    register_serving_model_task(spec, as_of)
     run = RunInfo(
         status="succeeded",
         started_at=started,
         finished_at=datetime.now(window.start.tzinfo),
-        code_version=__version__,
+        code_version=driftwise.__version__,
         flow_run_id=str(runtime.flow_run.id or "") or None,
     )
     links = page_links(settings, spec.name, evaluation.report_path)
     report_url = links[0][1] if evaluation.report_path else None
-    outcome = persist_window_task(
+    persist = persist_window_task.with_options(timeout_seconds=settings.persist_timeout_seconds)
+    outcome = persist(
         spec, window, run, evaluation, params.send_alerts, runtime.flow_run.ui_url,
         params.use_current_reference, report_url,
     )  # fmt: skip
     verdict = outcome.evaluation
     if spec.rollups:
         fill_rollups_task(spec, window.start, window.end)
-    if params.send_alerts and spec.alerts.channels:
-        deliver_alerts_task(spec)
+    delivery = deliver_alerts_task(spec) if params.send_alerts and spec.alerts.channels else None
     push_metrics_task(spec)
 
-    as_of = params.labels_as_of or runtime.flow_run.scheduled_start_time
     action = (
         act_on(verdict, spec, params, window, as_of, evaluation.row_count)
         if params.allow_actions
@@ -193,7 +223,11 @@ def _monitor_window(
     label_this_run(
         tags=[status_tag(summary.status)], name=f"{spec.name} {window.label} {summary.status}"
     )
-    return {"window_start": window.start.isoformat(), **summary.__dict__, "status": summary.status}
+    start = window.start.isoformat()
+    result = {"window_start": start, **summary.__dict__, "status": summary.status}
+    if delivery is not None and delivery.degraded:
+        return degraded_state(spec.name, f"alert delivery: {delivery.summary()}", result)
+    return result
 
 
 def outcome_line(action: str, result: dict[str, Any]) -> str:

@@ -15,12 +15,15 @@ from pydantic import BaseModel, Field
 from flows.form import optional_in_form
 from monitoring_lib.actions.gate import Approval, ApprovalVerdict, GateResult, decide_promotion
 from monitoring_lib.actions.log import ActionStatus
-from monitoring_lib.spec.monitor import load_spec
+from monitoring_lib.spec.actions import RetrainSpec
+from monitoring_lib.spec.monitor import MonitorSpec, load_spec
 from tasks.actions import (
     claim_retrain_task,
     finish_retrain_task,
+    lease_heartbeat,
     promote_task,
     register_and_gate_task,
+    release_crashed_lease,
     score_task,
     train_task,
     training_set_task,
@@ -72,7 +75,11 @@ def _ask_for_approval(gate: GateResult, timeout_seconds: int) -> Approval:
     return Approval(verdict, decided_by=answer.decided_by or "unknown", note=answer.note or None)
 
 
-@flow(name="retrain-model", flow_run_name=spec_run_name("retrain"))
+@flow(
+    name="retrain-model",
+    flow_run_name=spec_run_name("retrain"),
+    on_crashed=[release_crashed_lease],
+)
 def retrain_model(params: RetrainParams) -> dict[str, Any]:
     """Claim, build the training set, train, score, gate, (approve), promote or keep."""
     spec = load_spec(params.spec_path)
@@ -88,6 +95,18 @@ def retrain_model(params: RetrainParams) -> dict[str, Any]:
     claim = claim_retrain_task(spec, settings, now, params.reasons, run_id, params.window_start)
     if not claim.granted:
         return {"status": "skipped", "reasons": list(claim.reasons)}
+    with lease_heartbeat(claim.action_id, settings.stale_after):
+        return _retrain(spec, settings, claim.action_id, now, run_id)
+
+
+def _retrain(
+    spec: MonitorSpec,
+    settings: RetrainSpec,
+    action_id: int,
+    now: datetime,
+    run_id: str | None,
+) -> dict[str, Any]:
+    """The steps under the lease; the retrain row is closed with their outcome."""
     try:
         holdout = training_set_task(spec, settings, now)
         challenger = train_task(spec, settings, holdout)
@@ -101,13 +120,11 @@ def retrain_model(params: RetrainParams) -> dict[str, Any]:
         )
         promote_task(spec, version, decision, now, run_id)
     except Exception as error:
-        finish_retrain_task(
-            claim.action_id, ActionStatus.FAILED, f"{type(error).__name__}: {error}", now
-        )
+        finish_retrain_task(action_id, ActionStatus.FAILED, f"{type(error).__name__}: {error}", now)
         raise
     status = ActionStatus.PROMOTED if decision.promote else ActionStatus.REJECTED
     finish_retrain_task(
-        claim.action_id, status, "; ".join(decision.reasons), now, {"challenger_version": version}
+        action_id, status, "; ".join(decision.reasons), now, {"challenger_version": version}
     )
     return {
         "status": status.value,

@@ -28,7 +28,6 @@ EARLY_LABELS = 0.4
 """Share of outcomes known within hours (early-payment signals); the rest take 2 to 6 days."""
 
 POLICY: dict[str, Any] = {
-    "retrain_cooldown": "7d",
     "rules": [
         {
             "name": "dataset-drift",

@@ -97,6 +97,33 @@ class DriftwiseSettings(BaseSettings):
             "leaves the alert pending for the next run instead of holding this one."
         ),
     )
+    task_timeout_seconds: float = Field(
+        default=3 * 3600.0,
+        gt=0,
+        description=(
+            "Longest one step of a run (load, evaluate, train, score...) may take before it fails; "
+            "read when the worker process starts."
+        ),
+    )
+    persist_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description=(
+            "Longest the store transaction of one window may take, lock waits included; past it "
+            "the step fails, is not retried, and its transaction is rolled back."
+        ),
+    )
+    delivery_timeout_seconds: float = Field(
+        default=600.0, gt=0, description="Longest one delivery of pending alerts may take."
+    )
+    flow_timeout_seconds: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description=(
+            "Longest a monitor run (one window) may take; read when the worker process starts. "
+            "A retraining is bounded by its steps and its approval timeout instead."
+        ),
+    )
     log_json: bool = Field(default=False, description="Emit JSON log lines instead of plain text.")
     profile_workers: int = Field(
         default_factory=_default_profile_workers,

@@ -3,28 +3,43 @@ transaction, so the actions table tells the story step by step even when a later
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Crashed, State
 
 from monitoring_lib.actions import steps
 from monitoring_lib.actions.external import register_if_no_champion
 from monitoring_lib.actions.gate import GateResult, PromotionDecision
+from monitoring_lib.actions.lease import release_lease_of_run, renew_lease
 from monitoring_lib.actions.log import ActionStatus, finish_action
 from monitoring_lib.actions.promotion import apply_promotion
 from monitoring_lib.actions.retrain import RetrainClaim, claim_retrain
 from monitoring_lib.actions.rollback import RollbackResult, rollback
 from monitoring_lib.actions.training import Holdout, load_trainer, train_challenger
+from monitoring_lib.durations import format_duration
 from monitoring_lib.spec.actions import RetrainSpec
 from monitoring_lib.spec.monitor import MonitorSpec
+from monitoring_lib.store.models import utcnow
 from monitoring_lib.store.repository import ensure_model
+from tasks import timeouts
 from tasks.retries import worth_retrying
 from tasks.store import model_registry, store_sessions
 
+_LOG = logging.getLogger(__name__)
 
-@task(name="claim retraining", cache_policy=NO_CACHE)
+
+@task(name="claim retraining", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
 def claim_retrain_task(
     spec: MonitorSpec,
     settings: RetrainSpec,
@@ -33,10 +48,11 @@ def claim_retrain_task(
     flow_run_id: str | None,
     window_start: datetime | None,
 ) -> RetrainClaim:
-    """At most one retraining per model at a time, none inside the cooldown."""
+    """At most one retraining per model at a time, none inside the cooldown; a retraining whose
+    heartbeat stopped is taken as abandoned, and its flow run marked Crashed."""
     with store_sessions().begin() as session:
         model = ensure_model(session, spec.name, spec.task.value)
-        return claim_retrain(
+        claim = claim_retrain(
             session,
             model,
             settings,
@@ -45,9 +61,58 @@ def claim_retrain_task(
             flow_run_id=flow_run_id,
             window_start=window_start,
         )
+    for abandoned in claim.abandoned_runs:
+        _mark_crashed(abandoned, f"no heartbeat for {format_duration(settings.stale_after)}")
+    return claim
 
 
-@task(name="build training set", cache_policy=NO_CACHE)
+def _mark_crashed(flow_run_id: str, why: str) -> None:
+    """A flow run that died without a word (kill -9, lost machine) still shows Running: say it."""
+    logger = get_run_logger()
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(flow_run_id))
+            if run.state is None or not run.state.is_final():
+                client.set_flow_run_state(run.id, Crashed(message=why), force=True)
+                logger.warning("flow run %s marked Crashed: %s", flow_run_id, why)
+    except (ValueError, ObjectNotFound) as error:
+        logger.warning("flow run %s could not be marked Crashed: %s", flow_run_id, error)
+
+
+@contextmanager
+def lease_heartbeat(action_id: int, stale_after: timedelta) -> Iterator[None]:
+    """Renew the retraining's lease every quarter of ``stale_after`` while the block runs, so a
+    retraining of any length holds it and a dead one loses it within ``stale_after``."""
+    stop = threading.Event()
+    interval = max(stale_after.total_seconds() / 4, 0.5)
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                with store_sessions().begin() as session:
+                    if not renew_lease(session, action_id, utcnow()):
+                        return  # finished, or taken over: nothing left to hold
+            except Exception as error:  # a missed beat is retried at the next one
+                _LOG.warning("retraining #%s: lease not renewed: %s", action_id, error)
+
+    thread = threading.Thread(target=beat, name=f"retrain-lease-{action_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=interval + 30)
+
+
+def release_crashed_lease(flow: object, flow_run: FlowRun, state: State) -> None:
+    """on_crashed hook: a retraining whose run crashed (SIGTERM, lost infrastructure) gives its
+    lease back at once instead of after ``stale_after``."""
+    with store_sessions().begin() as session:
+        reason = f"crashed: {state.message or state.name}"
+        release_lease_of_run(session, str(flow_run.id), now=utcnow(), reason=reason)
+
+
+@task(name="build training set", cache_policy=NO_CACHE, timeout_seconds=timeouts.STEP)
 def training_set_task(spec: MonitorSpec, settings: RetrainSpec, as_of: datetime) -> Holdout:
     """Recent labelled windows (re-read with the labels known by ``as_of``), and the reference."""
     with store_sessions()() as session:
@@ -56,12 +121,12 @@ def training_set_task(spec: MonitorSpec, settings: RetrainSpec, as_of: datetime)
     return holdout
 
 
-@task(name="train challenger", cache_policy=NO_CACHE)
+@task(name="train challenger", cache_policy=NO_CACHE, timeout_seconds=timeouts.STEP)
 def train_task(spec: MonitorSpec, settings: RetrainSpec, holdout: Holdout) -> Any:
     return train_challenger(load_trainer(settings.trainer), holdout, spec=spec)
 
 
-@task(name="score champion and challenger", cache_policy=NO_CACHE)
+@task(name="score champion and challenger", cache_policy=NO_CACHE, timeout_seconds=timeouts.STEP)
 def score_task(spec: MonitorSpec, challenger: Any, holdout: Holdout) -> steps.Contest:
     """Both models on the same holdout; the champion is read from the registry."""
     with store_sessions()() as session:
@@ -71,6 +136,7 @@ def score_task(spec: MonitorSpec, challenger: Any, holdout: Holdout) -> steps.Co
 @task(
     name="register challenger and gate",
     cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.QUICK,
     retries=2,
     retry_delay_seconds=[2, 10],
     retry_condition_fn=worth_retrying,
@@ -95,6 +161,7 @@ def register_and_gate_task(
 @task(
     name="promote or keep the champion",
     cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.QUICK,
     retries=2,
     retry_delay_seconds=[2, 10],
     retry_condition_fn=worth_retrying,
@@ -116,6 +183,7 @@ def promote_task(
 @task(
     name="close retraining",
     cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.QUICK,
     retries=2,
     retry_delay_seconds=[2, 10],
     retry_condition_fn=worth_retrying,
@@ -131,7 +199,7 @@ def finish_retrain_task(
         finish_action(session, action_id, status, now=now, outcome=outcome, metrics=metrics)
 
 
-@task(name="roll back the champion", cache_policy=NO_CACHE)
+@task(name="roll back the champion", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
 def rollback_task(
     spec: MonitorSpec, reason: str, now: datetime, decided_by: str, flow_run_id: str | None
 ) -> RollbackResult:
@@ -150,7 +218,7 @@ def rollback_task(
         )
 
 
-@task(name="mark champion good", cache_policy=NO_CACHE)
+@task(name="mark champion good", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
 def mark_good_task(spec: MonitorSpec, now: datetime) -> int | None:
     """A champion that served a whole rollback period without a critical finding becomes 'good'."""
     with store_sessions().begin() as session:
@@ -160,6 +228,7 @@ def mark_good_task(spec: MonitorSpec, now: datetime) -> int | None:
 @task(
     name="register the serving model",
     cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.QUICK,
     retries=2,
     retry_delay_seconds=[2, 10],
     retry_condition_fn=worth_retrying,

@@ -8,12 +8,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from prefect import task
+from prefect import runtime, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.states import Completed, State
 
 from monitoring_lib.pipeline.summary import WindowSummary, drift_table, summary_markdown
 from monitoring_lib.records import MetricRecord
+from tasks import timeouts
 
 
 def artifact_key(model: str, kind: str) -> str:
@@ -22,7 +25,7 @@ def artifact_key(model: str, kind: str) -> str:
     return f"{slug}-{kind}"
 
 
-@task(name="publish artifacts", cache_policy=NO_CACHE)
+@task(name="publish artifacts", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
 def publish_artifacts_task(
     summary: WindowSummary, records: list[MetricRecord], baseline: dict[str, float] | None = None
 ) -> None:
@@ -55,3 +58,29 @@ def publish_artifacts_task(
             key=artifact_key(summary.model, "history"),
             description=f"{summary.model}: time-series page, updated by {summary.window}",
         )
+
+
+DEGRADED = "degraded"
+"""Tag, state name (capitalised) and artifact kind of a run that did its work but could not
+deliver what it had to say."""
+
+
+@task(name="mark run degraded", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
+def mark_degraded_task(model: str, message: str) -> None:
+    """Say it where people look: an artifact and a 'degraded' tag on the flow run."""
+    create_markdown_artifact(
+        f"**Degraded**: {message}",
+        key=artifact_key(model, DEGRADED),
+        description=f"{model}: the run completed, but degraded",
+    )
+    flow_run_id = runtime.flow_run.id
+    if flow_run_id:
+        with get_client(sync_client=True) as client:
+            tags = client.read_flow_run(flow_run_id).tags
+            client.update_flow_run(flow_run_id, tags=sorted({*tags, DEGRADED}))
+
+
+def degraded_state(model: str, message: str, result: object) -> State:
+    """A Completed state named 'Degraded' (with the artifact and tag), carrying the result."""
+    mark_degraded_task(model, message)
+    return Completed(name=DEGRADED.capitalize(), message=message, data=result)

@@ -28,11 +28,12 @@ from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.engine import open_store
 from monitoring_lib.store.repository import RunInfo, completed_windows, ensure_model
 from monitoring_lib.windows import Window
+from tasks import timeouts
 from tasks.retries import worth_retrying
 from tasks.store import store_sessions
 
 
-@task(name="load window", cache_policy=NO_CACHE)
+@task(name="load window", cache_policy=NO_CACHE, timeout_seconds=timeouts.STEP)
 def load_window_task(spec: MonitorSpec, window: Window, as_of: datetime | None) -> WindowData:
     data = load_window(spec, window, as_of=as_of)
     get_run_logger().info(
@@ -46,12 +47,12 @@ def load_window_task(spec: MonitorSpec, window: Window, as_of: datetime | None) 
     return data
 
 
-@task(name="load reference", cache_policy=NO_CACHE)
+@task(name="load reference", cache_policy=NO_CACHE, timeout_seconds=timeouts.STEP)
 def load_reference_task(spec: MonitorSpec) -> pd.DataFrame:
     return load_reference(spec)
 
 
-@task(name="profile, check, drift, quality", cache_policy=NO_CACHE)
+@task(name="profile, check, drift, quality", cache_policy=NO_CACHE, timeout_seconds=timeouts.STEP)
 def evaluate_window_task(
     spec: MonitorSpec,
     data: WindowData,
@@ -67,7 +68,7 @@ def evaluate_window_task(
     return evaluation
 
 
-@task(name="count rows", cache_policy=NO_CACHE)
+@task(name="count rows", cache_policy=NO_CACHE, timeout_seconds=timeouts.STEP)
 def count_rows_task(spec: MonitorSpec, window: Window) -> tuple[int, int]:
     """(window rows, reference rows), which decide whether the run loads its data whole."""
     window_rows, reference_rows = rows_to_evaluate(spec, window)
@@ -78,7 +79,11 @@ def count_rows_task(spec: MonitorSpec, window: Window) -> tuple[int, int]:
     return window_rows, reference_rows
 
 
-@task(name="profile, check, drift, quality (in chunks)", cache_policy=NO_CACHE)
+@task(
+    name="profile, check, drift, quality (in chunks)",
+    cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.STEP,
+)
 def evaluate_window_streamed_task(
     spec: MonitorSpec, window: Window, as_of: datetime | None, artifacts: Path, write_report: bool
 ) -> WindowEvaluation:
@@ -94,6 +99,7 @@ def evaluate_window_streamed_task(
 @task(
     name="persist window, evaluate policy",
     cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.QUICK,
     retries=3,
     retry_delay_seconds=[2, 5, 15],
     retry_condition_fn=worth_retrying,
@@ -137,7 +143,7 @@ def with_secret_blocks(settings: DriftwiseSettings) -> DriftwiseSettings:
     return settings.model_copy(update=updates) if updates else settings
 
 
-@task(name="deliver alerts", cache_policy=NO_CACHE)
+@task(name="deliver alerts", cache_policy=NO_CACHE, timeout_seconds=timeouts.DELIVERY)
 def deliver_alerts_task(spec: MonitorSpec) -> DeliveryReport:
     """Send what the outbox holds for this model (this window's and earlier runs' leftovers).
 
@@ -156,15 +162,20 @@ def deliver_alerts_task(spec: MonitorSpec) -> DeliveryReport:
     return report
 
 
-@task(name="find completed windows", cache_policy=NO_CACHE)
-def completed_windows_task(spec: MonitorSpec, windows: list[Window]) -> set[datetime]:
+@task(name="find completed windows", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
+def completed_windows_task(
+    spec: MonitorSpec, windows: list[Window], code_version: str | None = None
+) -> set[datetime]:
+    """Windows with a succeeded run (by ``code_version``, when given): a backfill skips them."""
     sessions = store_sessions()
     with sessions.begin() as session:
         model = ensure_model(session, spec.name, spec.task.value)
-        return completed_windows(session, model, [w.start for w in windows])
+        return completed_windows(
+            session, model, [w.start for w in windows], code_version=code_version
+        )
 
 
-@task(name="raise critical alert", cache_policy=NO_CACHE)
+@task(name="raise critical alert", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
 def critical_notice_task(spec: MonitorSpec, rule: str, reason: str, now: datetime) -> int:
     """Queue a critical alert that no metric rule raised (e.g. a rollback with no good version);
     the caller delivers it."""
@@ -176,6 +187,7 @@ def critical_notice_task(spec: MonitorSpec, rule: str, reason: str, now: datetim
 @task(
     name="rescore windows with late labels",
     cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.STEP,
     retries=2,
     retry_delay_seconds=[2, 10],
     retry_condition_fn=worth_retrying,
@@ -191,7 +203,7 @@ def refresh_labels_task(spec: MonitorSpec, as_of: datetime | None, since: dateti
     return len(rescored)
 
 
-@task(name="push metrics", cache_policy=NO_CACHE)
+@task(name="push metrics", cache_policy=NO_CACHE, timeout_seconds=timeouts.QUICK)
 def push_metrics_task(spec: MonitorSpec) -> None:
     """The model's latest values to the Pushgateway, when one is configured."""
     settings = DriftwiseSettings()

@@ -13,5 +13,5 @@ def worth_retrying(task: object, task_run: object, state: State[Any]) -> bool:
     """Prefect's ``retry_condition_fn``: a ``DeterministicError`` (bad spec, no file matching,
     missing column, schema revision, refused rerun) fails the same way every time, so the run
     fails at once with its message; anything else (a dropped connection, a locked database)
-    is retried."""
-    return not isinstance(state.data, DeterministicError)
+    is retried. A step that timed out already waited its whole bound: not retried either."""
+    return not isinstance(state.data, DeterministicError | TimeoutError)

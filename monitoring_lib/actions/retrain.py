@@ -11,20 +11,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
 from monitoring_lib.actions.gate import GateResult
+from monitoring_lib.actions.lease import expire_abandoned, renew_lease
 from monitoring_lib.actions.log import (
     STARTED,
     ActionKind,
     ActionStatus,
-    finish_action,
     record_action,
 )
 from monitoring_lib.durations import format_duration
 from monitoring_lib.spec.actions import ActionsSpec, RetrainSpec
-from monitoring_lib.store.models import Action, Model
+from monitoring_lib.store.models import Model, utcnow
 
 if TYPE_CHECKING:
     from monitoring_lib.spec.monitor import MonitorSpec
@@ -77,29 +77,14 @@ def in_cooldown(session: Session, model_id: int, now: datetime, cooldown: timede
     return cooldown_until(session, model_id, now, cooldown) is not None
 
 
-def _expire_abandoned(
-    session: Session, model_id: int, now: datetime, stale_after: timedelta
-) -> None:
-    """A running retraining older than ``stale_after`` lost its flow: mark it failed."""
-    rows = session.execute(
-        select(Action).where(
-            Action.model_id == model_id,
-            Action.kind == ActionKind.RETRAIN,
-            Action.status == ActionStatus.RUNNING,
-            Action.requested_at <= now - stale_after,
-        )
-    ).scalars()
-    for row in rows:
-        reason = f"abandoned: no outcome {format_duration(stale_after)} after it started"
-        finish_action(session, row.id, ActionStatus.FAILED, now=now, outcome=reason)
-
-
 @dataclass(frozen=True)
 class RetrainClaim:
     granted: bool
     action_id: int
     """The request's retrain row: ``running`` when granted (finish it), else ``skipped``."""
     reasons: tuple[str, ...]
+    abandoned_runs: tuple[str, ...] = ()
+    """Flow runs whose retraining this claim found dead (no heartbeat) and marked failed."""
 
 
 def claim_retrain(
@@ -111,12 +96,17 @@ def claim_retrain(
     reasons: tuple[str, ...] | list[str] = (),
     flow_run_id: str | None = None,
     window_start: datetime | None = None,
+    alive_at: datetime | None = None,
 ) -> RetrainClaim:
     """Record a retrain request and grant it unless one is running or the cooldown holds.
 
-    Commit right after: the commit releases the lock and publishes the ``running`` row.
+    ``now`` is the decision's time (the run's ``as_of``: cooldowns); ``alive_at`` the wall clock
+    (leases: see ``lease``). Commit right after: the commit releases the lock and publishes the
+    ``running`` row, whose flow then renews its heartbeat until it finishes.
     """
-    refusal = _refusal(session, model_id, settings, now)
+    alive_at = alive_at or utcnow()
+    abandoned: list[str | None] = []
+    refusal = _refusal(session, model_id, settings, now, alive_at, abandoned)
     status = ActionStatus.SKIPPED if refusal else ActionStatus.RUNNING
     action_id = record_action(
         session, model_id, ActionKind.RETRAIN, status, now=now,
@@ -124,13 +114,25 @@ def claim_retrain(
         flow_run_id=flow_run_id, window_start=window_start, finished=refusal is not None,
         metrics={"cooldown": format_duration(settings.cooldown)},
     )  # fmt: skip
-    return RetrainClaim(refusal is None, action_id, (refusal,) if refusal else ())
+    if refusal is None:
+        renew_lease(session, action_id, alive_at)
+    runs = tuple(run for run in abandoned if run)
+    return RetrainClaim(refusal is None, action_id, (refusal,) if refusal else (), runs)
 
 
-def _refusal(session: Session, model_id: int, settings: RetrainSpec, now: datetime) -> str | None:
+def _refusal(
+    session: Session,
+    model_id: int,
+    settings: RetrainSpec,
+    now: datetime,
+    alive_at: datetime,
+    abandoned: list[str | None],
+) -> str | None:
     if not retrain_lock(session, model_id):
         return "skipped: another retraining of this model is starting right now"
-    _expire_abandoned(session, model_id, now, settings.stale_after)
+    abandoned += expire_abandoned(
+        session, model_id, now=now, alive_at=alive_at, stale_after=settings.stale_after
+    )
     running = latest_action(session, model_id, ActionKind.RETRAIN, (ActionStatus.RUNNING,))
     if running is not None:
         return f"skipped: retraining #{running.id} is running since {_when(running.requested_at)}"

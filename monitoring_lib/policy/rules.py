@@ -11,8 +11,8 @@ How one rule is read, window by window:
   ``persistence.windows`` windows (this one included) did; it lasts until a value is back on the
   good side of the clearing threshold (hysteresis: ``clear``, by default the trigger threshold);
 - while firing, the rule takes its action at most once per cooldown (its own, and the model-wide
-  ``retrain_cooldown`` / ``rollback_cooldown``), so a persisting problem re-alerts after the
-  cooldown and a metric flapping around its threshold cannot retrain more often;
+  ``actions.retrain.cooldown`` / ``policy.rollback_cooldown``), so a persisting problem re-alerts
+  after the cooldown and a metric flapping around its threshold cannot retrain more often;
 - *no data*: a missing value, or one stored as insufficient_data, skipped or error, neither breaches
   nor clears, and the reason says so. So does a threshold that cannot be computed yet (no champion
   baseline, too little history). ``window.row_count`` is the exception: an empty window stores 0,
@@ -21,7 +21,6 @@ How one rule is read, window by window:
 Example (the ``policy:`` section of a monitor spec)::
 
     policy:
-      retrain_cooldown: 7d            # at most one retraining a week, whichever rule asks
       rules:
         - name: dataset-drift
           metric: drift.share

@@ -41,8 +41,9 @@ class RetrainSpec(Strict):
     """Seed of the holdout split, so a rerun scores on the same rows."""
     cooldown: Duration = timedelta(days=7)
     """At most one retraining started per cooldown, whatever its outcome."""
-    stale_after: Duration = timedelta(hours=6)
-    """A retraining with no outcome after this long is taken as abandoned (its flow died)."""
+    stale_after: Duration = timedelta(minutes=10)
+    """A running retraining whose heartbeat (renewed every quarter of this, wall clock) stopped
+    this long ago is taken as abandoned: its flow died. A live one is never run twice."""
     approval: ApprovalSpec = ApprovalSpec()
     """Optional human approval before a promotion."""
 

@@ -7,6 +7,7 @@ File paths in sources are relative to the spec file's folder.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from monitoring_lib.durations import parse_duration
 from monitoring_lib.errors import DeterministicError
 from monitoring_lib.records import TASK_METRICS
 from monitoring_lib.spec.actions import ActionsSpec, task_problems
@@ -31,6 +33,12 @@ from monitoring_lib.spec.service import ServiceSpec, service_problems
 from monitoring_lib.spec.signals import ConfidenceSettings, ImpactSettings, MultivariateSettings
 from monitoring_lib.spec.sources import FileSource, SourcesSpec, SqlSource
 from monitoring_lib.spec.window import MemorySpec, WindowSpec
+
+RETRAIN_COOLDOWN_DEPRECATED = (
+    "policy.retrain_cooldown is deprecated: write actions.retrain.cooldown instead ({value} is "
+    "taken as that). It is the one retrain cooldown: the policy's retrain decisions and the "
+    "retraining itself both follow it."
+)
 
 
 class SpecError(DeterministicError, ValueError):
@@ -69,6 +77,32 @@ class MonitorSpec(Strict):
     base_dir: Path = Path(".")
     """Folder that relative source paths resolve against (set by load_spec)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_retrain_cooldown(cls, data: Any) -> Any:
+        """``policy.retrain_cooldown``: an alias of ``actions.retrain.cooldown``, with a warning."""
+        policy = data.get("policy") if isinstance(data, dict) else None
+        if not isinstance(policy, dict) or "retrain_cooldown" not in policy:
+            return data
+        old = policy["retrain_cooldown"]
+        warnings.warn(RETRAIN_COOLDOWN_DEPRECATED.format(value=old), FutureWarning, stacklevel=2)
+        actions = data.get("actions")
+        retrain = actions.get("retrain") if isinstance(actions, dict) else None
+        if not isinstance(retrain, dict):
+            return data
+        new = retrain.get("cooldown", old)
+        try:
+            differ = parse_duration(new) != parse_duration(old)
+        except (TypeError, ValueError):
+            return data  # the field's own validation names the bad value
+        if differ:
+            raise PydanticCustomError(
+                "spec", "policy.retrain_cooldown ({old}) and actions.retrain.cooldown ({new}) "
+                "disagree: keep only actions.retrain.cooldown", {"old": old, "new": new},
+            )  # fmt: skip
+        assert isinstance(actions, dict)
+        return {**data, "actions": {**actions, "retrain": {**retrain, "cooldown": new}}}
+
     @model_validator(mode="after")
     def _check_roles(self) -> MonitorSpec:
         problems = _role_conflicts(self.columns) + _task_requirements(self) + _drift_columns(self)
@@ -83,6 +117,11 @@ class MonitorSpec(Strict):
         ]
         if problems:
             raise PydanticCustomError("spec", "\n".join(problems))
+        retrain = self.actions.retrain
+        if retrain is not None and retrain.cooldown != self.policy.retrain_cooldown:
+            # one retrain cooldown: the policy's retrain decisions follow the retraining's own
+            policy = self.policy.model_copy(update={"retrain_cooldown": retrain.cooldown})
+            object.__setattr__(self, "policy", policy)
         return self
 
 

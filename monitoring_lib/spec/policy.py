@@ -313,7 +313,8 @@ class PolicySpec(Strict):
     cooldown: Duration = timedelta(days=1)
     """Default least time between two actions of one rule (a rule's ``cooldown`` overrides it)."""
     retrain_cooldown: Duration = timedelta(days=7)
-    """Least time between two retrainings of the model, whichever rules ask for them."""
+    """Deprecated in a spec: ``actions.retrain.cooldown`` is the one retrain cooldown, and this
+    follows it (least time between two retrain decisions, whichever rules ask)."""
     rollback_cooldown: Duration = timedelta(days=1)
     """Least time between two rollbacks of the model."""
     data_missing: DataMissing | None = None

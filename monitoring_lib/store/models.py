@@ -257,6 +257,8 @@ class Action(Base):
     flow_run_id: Mapped[str | None] = mapped_column(SafeString(64))
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    """Wall-clock time a running retraining last said it is alive (its lease)."""
 
 
 class ModelVersion(Base):

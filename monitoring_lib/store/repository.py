@@ -307,11 +307,16 @@ def run_for(session: Session, model: int, window_start: datetime) -> Run | None:
     return session.execute(query).scalar_one_or_none()
 
 
-def completed_windows(session: Session, model: int, starts: Sequence[datetime]) -> set[datetime]:
-    """Which of ``starts`` have a succeeded run (a backfill may skip them)."""
+def completed_windows(
+    session: Session, model: int, starts: Sequence[datetime], code_version: str | None = None
+) -> set[datetime]:
+    """Which of ``starts`` have a succeeded run (a backfill may skip them); with
+    ``code_version``, only those that version computed (older code's windows are redone)."""
     query = select(Run.window_start).where(
         Run.model_id == model, Run.window_start.in_(starts), Run.status == "succeeded"
     )
+    if code_version is not None:
+        query = query.where(Run.code_version == code_version)
     return set(session.scalars(query))
 
 

@@ -48,6 +48,7 @@ def write_spec_file(
         mode="json", exclude={"base_dir"}
     )
     data["window"]["length"] = "1d"
+    data["policy"].pop("retrain_cooldown", None)  # deprecated: actions.retrain.cooldown
     data.update(extra or {})
     path = project / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.flow_runs import resume_flow_run
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -115,3 +121,48 @@ def test_an_unanswered_approval_means_no_promotion(tmp_path: Path, pg_store: Eng
     assert gate.status == "promoted"  # the gate passed against the serving model's predictions
     assert gate.metrics["champion_version"] == 1
     assert "scored from its logged predictions" in gate.reasons[-1]
+
+
+def test_a_rejection_through_the_prefect_input_form_means_no_promotion(
+    tmp_path: Path, pg_store: Engine
+) -> None:
+    """The retraining pauses for approval; a person answers 'no' through Prefect's input form."""
+    retrain = {**ACTIONS["retrain"], "include_reference": False}
+    retrain["approval"] = {"required": True, "timeout": "1h"}
+    spec = write_spec_file(
+        tmp_path, DAYS, changed_from=DAYS[0], extra={"actions": {"retrain": retrain}}
+    )
+    for day in DAYS:
+        monitor_model(
+            MonitorParams(
+                spec_path=str(spec), window_date=day, write_report=False, allow_actions=False
+            )
+        )
+    outcome: dict[str, Any] = {}
+    params = RetrainParams(spec_path=str(spec), as_of=NOW)
+    worker = threading.Thread(target=lambda: outcome.update(result=retrain_model(params)))
+    worker.start()
+    try:
+        paused = wait_for_paused_retraining()
+        resume_flow_run(
+            paused, run_input={"approve": False, "decided_by": "alice@example.com", "note": "no"}
+        )
+    finally:
+        worker.join(timeout=300)
+    assert not worker.is_alive()
+    assert outcome["result"]["status"] == "rejected"
+    assert champion(pg_store) == 1
+    with Session(pg_store) as session:
+        promote = session.scalars(select(Action).where(Action.kind == "promote")).one()
+    assert (promote.status, promote.decided_by) == ("rejected", "alice@example.com")
+
+
+def wait_for_paused_retraining() -> UUID:
+    deadline = time.monotonic() + 300
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            for run in client.read_flow_runs():
+                if run.name.startswith("retrain ") and run.state and run.state.is_paused():
+                    return run.id
+            time.sleep(0.5)
+    raise AssertionError("the retraining never paused for approval within 300 s")

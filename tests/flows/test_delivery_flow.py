@@ -46,6 +46,11 @@ def run(spec: Path, day: date, *, report: bool = False) -> Any:
     )
 
 
+def run_tags(state: Any) -> list[str]:
+    with get_client(sync_client=True) as client:
+        return list(client.read_flow_run(state.state_details.flow_run_id).tags)
+
+
 def alert_rows(engine: Engine) -> list[tuple[str, int]]:
     with Session(engine) as session:
         return [(a.status, a.attempts) for a in session.execute(select(Alert)).scalars()]
@@ -67,12 +72,17 @@ def test_slack_down_on_every_attempt_keeps_the_window_and_the_next_run_sends_onc
     for attempt in (1, 2):  # the run, then a rerun of the window: Slack still down
         state = run(spec, DAYS[1])
         assert state.is_completed()
+        assert state.name == "Degraded"  # completed, and says that its alert did not go out
+        assert "1 pending" in (state.message or "")
+        assert "degraded" in run_tags(state)
         assert state.result()["decision"] == "alert"
         assert len(metric_rows(pg_store)) > 100  # the window is committed all the same
         assert alert_rows(pg_store) == [("pending", attempt)]
     assert slack.messages == []
     assert len(slack.requests_to("chat.postMessage")) == 2
-    assert run(spec, DAYS[1]).is_completed()  # Slack is back
+    state = run(spec, DAYS[1])  # Slack is back
+    assert (state.is_completed(), state.name) == (True, "Completed")
+    assert "degraded" not in run_tags(state)
     assert len(slack.messages) == 1
     assert alert_rows(pg_store) == [("sent", 3)]
     assert run(spec, DAYS[1]).is_completed()

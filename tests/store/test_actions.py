@@ -17,10 +17,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitoring_lib import demo_data
 from monitoring_lib.actions.gate import Approval, ApprovalVerdict, decide_promotion, gate
+from monitoring_lib.actions.lease import release_lease_of_run, renew_lease
 from monitoring_lib.actions.log import ActionKind, ActionStatus, action_history, finish_action
 from monitoring_lib.actions.promotion import apply_promotion, champion_to_mark_good
 from monitoring_lib.actions.registry import CHALLENGER, CHAMPION
-from monitoring_lib.actions.retrain import claim_retrain, in_cooldown, record_gate, retrain_lock
+from monitoring_lib.actions.retrain import (
+    RetrainClaim,
+    claim_retrain,
+    in_cooldown,
+    record_gate,
+    retrain_lock,
+)
 from monitoring_lib.actions.rollback import rollback
 from monitoring_lib.actions.store_registry import StoreRegistry
 from monitoring_lib.actions.training import (
@@ -299,21 +306,46 @@ def test_two_retrain_requests_at_once_run_one(world: World) -> None:
     assert "another retraining" in refused.reasons[0]
 
 
-def test_a_running_retraining_refuses_another_until_it_is_abandoned(world: World) -> None:
+def test_a_running_retraining_refuses_another_until_its_heartbeat_stops(world: World) -> None:
+    # Decisions in the window's time (days apart), liveness on the wall clock (minutes apart).
     no_cooldown = SETTINGS.model_copy(update={"cooldown": timedelta(0)})
-    with world.sessions.begin() as session:
-        first = claim_retrain(session, world.model_id, no_cooldown, now=T0)
-    with world.sessions.begin() as session:
-        second = claim_retrain(session, world.model_id, no_cooldown, now=T0 + timedelta(hours=1))
+    clock = datetime(2030, 1, 1, 12, tzinfo=UTC)
+
+    def claim(as_of: datetime, alive_at: datetime) -> RetrainClaim:
+        with world.sessions.begin() as session:
+            return claim_retrain(
+                session, world.model_id, no_cooldown, now=as_of, alive_at=alive_at,
+                flow_run_id="run-1",
+            )  # fmt: skip
+
+    first = claim(T0, clock)
     assert first.granted
+    # a long retraining (a day, in window time) renews its lease: never a second one beside it
+    for minutes in (8, 16, 24):
+        with world.sessions.begin() as session:
+            assert renew_lease(session, first.action_id, clock + timedelta(minutes=minutes))
+    second = claim(T0 + timedelta(days=1), clock + timedelta(minutes=30))
     assert not second.granted
     assert f"retraining #{first.action_id} is running" in second.reasons[0]
-    with world.sessions.begin() as session:
-        third = claim_retrain(session, world.model_id, no_cooldown, now=T0 + timedelta(hours=7))
-        rows = action_history(session, world.model_id)
+    # its flow dies: ten minutes without a heartbeat and the next claim proceeds
+    third = claim(T0 + timedelta(days=1), clock + timedelta(minutes=35))
     assert third.granted
+    assert third.abandoned_runs == ("run-1",)
+    with world.sessions() as session:
+        rows = action_history(session, world.model_id)
+        assert not renew_lease(session, first.action_id, clock + timedelta(minutes=36))
     assert rows[0].status == ActionStatus.FAILED
-    assert rows[0].outcome == "abandoned: no outcome 6h after it started"
+    assert rows[0].outcome.startswith("abandoned: no heartbeat for 10m")
+
+
+def test_a_crashed_run_gives_its_lease_back_at_once(world: World) -> None:
+    with world.sessions.begin() as session:
+        first = claim_retrain(session, world.model_id, SETTINGS, now=T0, flow_run_id="run-9")
+    with world.sessions.begin() as session:
+        assert release_lease_of_run(session, "run-9", now=T0, reason="crashed: SIGTERM") == 1
+    with world.sessions() as session:
+        row = action_history(session, world.model_id)[0]
+    assert (row.id, row.status, row.outcome) == (first.action_id, "failed", "crashed: SIGTERM")
 
 
 def test_no_retraining_inside_the_cooldown(world: World) -> None:

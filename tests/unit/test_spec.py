@@ -199,3 +199,21 @@ def test_the_readme_spec_example_is_a_valid_spec() -> None:
     assert spec.memory.max_cells_in_memory == 20_000_000
     assert spec.actions.retrain is not None
     assert spec.alerts.channels
+
+
+def test_policy_retrain_cooldown_is_a_deprecated_alias_of_the_retrain_cooldown() -> None:
+    retrain = {"trainer": "monitoring_lib.example_trainer:train", "metric": "quality.roc_auc"}
+    base = {**BASE, "columns": {**BASE["columns"], "probability": "proba"}}
+    with pytest.warns(FutureWarning, match=r"policy.retrain_cooldown is deprecated: write actions"):
+        spec = parse_spec(
+            {**base, "policy": {"retrain_cooldown": "3d"}, "actions": {"retrain": retrain}}
+        )
+    assert spec.actions.retrain is not None
+    assert spec.actions.retrain.cooldown == spec.policy.retrain_cooldown == timedelta(days=3)
+
+    canonical = {"retrain": {**retrain, "cooldown": "5d"}}
+    spec = parse_spec({**base, "actions": canonical})  # the policy's decisions follow it
+    assert spec.policy.retrain_cooldown == timedelta(days=5)
+
+    with pytest.warns(FutureWarning), pytest.raises(SpecError, match="disagree: keep only actions"):
+        parse_spec({**base, "policy": {"retrain_cooldown": "3d"}, "actions": canonical})
