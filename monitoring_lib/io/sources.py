@@ -22,6 +22,7 @@ import pyarrow.dataset as pads
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from monitoring_lib.io.csv_cache import cacheable, parsed_csv
 from monitoring_lib.settings import environment_secret, safe_url
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.spec.sources import FileSource, Source, SqlSource
@@ -241,10 +242,18 @@ def _iter_csv(path: Path, columns: Sequence[str] | None, chunk_rows: int) -> Ite
     engine = "python" if _has_nul(path) else "c"
     options = {} if engine == "python" else {"low_memory": False}
     try:
-        yield from pd.read_csv(
-            path, usecols=wanted, chunksize=chunk_rows, encoding_errors="replace", engine=engine,
-            **options,
-        )  # fmt: skip
+        if not cacheable(path):
+            yield from pd.read_csv(
+                path, usecols=wanted, chunksize=chunk_rows, encoding_errors="replace",
+                engine=engine, **options,
+            )  # fmt: skip
+            return
+        whole = parsed_csv(
+            path, lambda: pd.read_csv(path, encoding_errors="replace", engine=engine, **options)
+        )
+        selected = whole[wanted if wanted is not None else list(whole.columns)]  # a copy
+        for start in range(0, len(selected), chunk_rows):
+            yield selected.iloc[start : start + chunk_rows]
     except (pd.errors.ParserError, ValueError) as error:
         raise SourceError(f"{path}: not a readable CSV file: {error}") from None
 
