@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from prefect import flow, runtime
+from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from driftwise import __version__
@@ -146,8 +147,10 @@ def _monitor_window(
         code_version=__version__,
         flow_run_id=str(runtime.flow_run.id or "") or None,
     )
+    # quote(): Prefect would otherwise walk the hundreds of records looking for futures, twice
+    # per task call; they are plain values computed above.
     outcome = persist_window_task(
-        spec, window, run, evaluation, params.send_alerts, runtime.flow_run.ui_url,
+        spec, window, run, quote(evaluation), params.send_alerts, runtime.flow_run.ui_url,
         params.use_current_reference,
     )  # fmt: skip
     verdict = outcome.evaluation
@@ -155,7 +158,8 @@ def _monitor_window(
         fill_rollups_task(spec, window.start, window.end)
     if params.send_alerts and spec.alerts.channels:
         deliver_alerts_task(spec)
-    push_metrics_task(spec)
+    if settings.pushgateway_url is not None:
+        push_metrics_task(spec)
 
     as_of = params.labels_as_of or runtime.flow_run.scheduled_start_time
     action = act_on(verdict, spec, params, window, as_of) if params.allow_actions else None
@@ -170,7 +174,7 @@ def _monitor_window(
         reasons=reasons,
         report_path=report,
     )
-    publish_artifacts_task(summary, evaluation.records, outcome.baseline)
+    publish_artifacts_task(summary, quote(evaluation.records), outcome.baseline)
     return {"window_start": window.start.isoformat(), **summary.__dict__, "status": summary.status}
 
 
