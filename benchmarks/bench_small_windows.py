@@ -153,11 +153,11 @@ def prepare_store(home: Path) -> None:
 
 def run_windows(
     folder: Path, spec_path: Path, first: int, count: int, profile: str | None
-) -> list[tuple[float, float]]:
-    """(driftwise, Evidently) wall seconds on ``count`` daily windows, taken in turn window by
-    window so that the machine's load moves both alike: ``monitor_model`` as the window's daily
-    run would see it, then ``DataDriftPreset`` on the same rows (features only, as driftwise
-    tests them; its inputs already in memory, so only the report is timed)."""
+) -> list[tuple[float, float, float, float]]:
+    """(driftwise wall, CPU, Evidently wall, CPU) seconds on ``count`` daily windows, taken in
+    turn window by window so that the machine's load moves both alike: ``monitor_model`` as the
+    window's daily run would see it, then ``DataDriftPreset`` on the same rows (features only,
+    as driftwise tests them; its inputs already in memory, so only the report is timed)."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -167,7 +167,7 @@ def run_windows(
     log = pd.read_csv(folder / "log.csv")
     reference = pd.read_csv(folder / "reference.csv")[NUMERICAL + CATEGORICAL]
     stamps = pd.to_datetime(log["scored_at"])
-    times = []
+    times: list[tuple[float, float, float, float]] = []
     profiler = cProfile.Profile() if profile else None
     for offset in range(first, first + count):
         day = START + timedelta(days=offset)
@@ -180,27 +180,27 @@ def run_windows(
             send_alerts=False,
             allow_actions=False,
         )
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         if profiler is not None and offset > first:
             profiler.enable()
         monitor_model(params)
         if profiler is not None:
             profiler.disable()
-        driftwise = time.perf_counter() - started
+        driftwise = time.perf_counter() - started, time.process_time() - cpu
 
         current = log[(stamps >= pd.Timestamp(day)) & (stamps < pd.Timestamp(end))]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         Report([DataDriftPreset()]).run(
             Dataset.from_pandas(current[NUMERICAL + CATEGORICAL], data_definition=definition),
             Dataset.from_pandas(reference, data_definition=definition),
         )
-        times.append((driftwise, time.perf_counter() - started))
+        times.append((*driftwise, time.perf_counter() - started, time.process_time() - cpu))
     if profiler is not None and profile:
         profiler.dump_stats(profile)
     return times
 
 
-def run_backfill(spec_path: Path, days: int) -> float:
+def run_backfill(spec_path: Path, days: int) -> tuple[float, float]:
     from flows.backfill import BackfillParams, backfill_model
 
     params = BackfillParams(
@@ -209,9 +209,9 @@ def run_backfill(spec_path: Path, days: int) -> float:
         end=START + timedelta(days=days - 1),
         write_reports=False,
     )
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     backfill_model(params)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -248,25 +248,25 @@ def main(argv: list[str] | None = None) -> None:
     ]
     print(*lines, sep="\n", flush=True)
     count = args.windows + 1
-    pairs = run_windows(work, spec_path, args.first_day, count, args.profile)[1:]
-    driftwise, evidently = [d for d, _ in pairs], [e for _, e in pairs]
-    rows = [
-        f"{'window':>10} {'driftwise s':>12} {'Evidently s':>12} {'Evidently/driftwise':>20}",
-        *(
-            f"{START + timedelta(days=args.first_day + 1 + i)!s:>10} {d:12.3f} {e:12.3f} "
-            f"{e / d:20.2f}"
-            for i, (d, e) in enumerate(zip(driftwise, evidently, strict=True))
-        ),
-        f"{'median':>10} {statistics.median(driftwise):12.3f} {statistics.median(evidently):12.3f}"
-        f" {statistics.median(evidently) / statistics.median(driftwise):20.2f}",
-    ]
+    timed = run_windows(work, spec_path, args.first_day, count, args.profile)[1:]
+    header = ("driftwise s", "cpu s", "Evidently s", "cpu s", "ratio wall", "ratio cpu")
+    rows = [f"{'window':>10} " + " ".join(f"{h:>11}" for h in header)]
+    for index, (wall, cpu, e_wall, e_cpu) in enumerate(timed):
+        day = START + timedelta(days=args.first_day + 1 + index)
+        figures = (wall, cpu, e_wall, e_cpu, e_wall / wall, e_cpu / cpu)
+        rows.append(f"{day!s:>10} " + " ".join(f"{f:11.3f}" for f in figures))
+    medians = [statistics.median(t[i] for t in timed) for i in range(4)]
+    ratios = (medians[2] / medians[0], medians[3] / medians[1])
+    rows.append(f"{'median':>10} " + " ".join(f"{f:11.3f}" for f in (*medians, *ratios)))
+    rows.append(f"load average now {os.getloadavg()[0]:.2f}")
     print(*rows, sep="\n", flush=True)
     lines += rows
     if args.backfill_days:
-        wall = run_backfill(spec_path, args.backfill_days)
+        wall, cpu = run_backfill(spec_path, args.backfill_days)
         line = (
             f"backfill of {args.backfill_days} daily windows (the log spans {days}): {wall:.1f} s "
-            f"wall, {wall / args.backfill_days:.3f} s a window; load average now "
+            f"wall ({wall / args.backfill_days:.3f} s a window), {cpu:.1f} s CPU in this process "
+            f"(not counting Prefect's server process); load average now "
             f"{os.getloadavg()[0]:.2f}"
         )
         print(line, flush=True)
