@@ -42,12 +42,15 @@ def test_numeric_only_columns_lose_frequent_items_and_nothing_else(tmp_path: Pat
     lean = profile_frame(df, numeric_only=["amount", "count"])
     for name in df.columns:
         kept, dropped = full.get_column(name), lean.get_column(name)
-        expected = set(kept.get_metric_names()) - ({"frequent_items"} if name in NUMERICAL else set())
+        expected = set(kept.get_metric_names()) - (
+            {"frequent_items"} if name in NUMERICAL else set()
+        )
         assert set(dropped.get_metric_names()) == expected, name
         for metric in expected - {"frequent_items", "distribution", "cardinality"}:
-            assert dropped.get_metric(metric).to_summary_dict() == kept.get_metric(
-                metric
-            ).to_summary_dict()
+            assert (
+                dropped.get_metric(metric).to_summary_dict()
+                == kept.get_metric(metric).to_summary_dict()
+            )
     summary = {"numerical": NUMERICAL, "categorical": CATEGORICAL}
     as_records = [(r.key, r.value, r.status, r.details) for r in summary_records(full, **summary)]
     lean_records = [(r.key, r.status) for r in summary_records(lean, **summary)]
