@@ -7,6 +7,7 @@ from typing import Any
 
 from prefect import flow, runtime
 from prefect.states import State
+from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 import driftwise
@@ -188,14 +189,15 @@ def _monitor_window(
     report_url = links[0][1] if evaluation.report_path else None
     persist = persist_window_task.with_options(timeout_seconds=settings.persist_timeout_seconds)
     outcome = persist(
-        spec, window, run, evaluation, params.send_alerts, runtime.flow_run.ui_url,
+        spec, window, run, quote(evaluation), params.send_alerts, runtime.flow_run.ui_url,
         params.use_current_reference, report_url,
     )  # fmt: skip
     verdict = outcome.evaluation
     if spec.rollups:
         fill_rollups_task(spec, window.start, window.end)
     delivery = deliver_alerts_task(spec) if params.send_alerts and spec.alerts.channels else None
-    push_metrics_task(spec)
+    if settings.pushgateway_url is not None:
+        push_metrics_task(spec)
 
     action = (
         act_on(verdict, spec, params, window, as_of, evaluation.row_count)
@@ -219,7 +221,7 @@ def _monitor_window(
     history_page_task(spec, settings.artifacts)
     if evaluation.report_path:
         report_verdict_task(spec, summary, evaluation.report_path)
-    publish_artifacts_task(summary, records, outcome.baseline)
+    publish_artifacts_task(summary, quote(records), outcome.baseline)
     label_this_run(
         tags=[status_tag(summary.status)], name=f"{spec.name} {window.label} {summary.status}"
     )

@@ -7,7 +7,7 @@ arrived (by ``as_of`` when the labels say when they arrived) and NaN elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -110,10 +110,27 @@ def load_window(
     ``columns`` narrows what is read (e.g. :func:`scoring_columns` to rescore quality without
     loading the features of a large window).
     """
+    return load_windows(spec, [window], as_of=as_of, columns=columns)[0]
+
+
+def load_windows(
+    spec: MonitorSpec,
+    windows: Sequence[Window],
+    *,
+    as_of: datetime | None = None,
+    columns: list[str] | None = None,
+) -> list[WindowData]:
+    """Several windows (in time order) as :func:`load_window` gives each, from one read of the
+    predictions over the span they cover and one read of the labels, instead of one read of each
+    source per window (late labels rescore a week of windows on every run)."""
+    if not windows:
+        return []
     expected = list(columns) if columns is not None else prediction_columns(spec)
+    span = Window(windows[0].start, max(w.end for w in windows), windows[0].timezone)
     header: dict[str, str] = {}
-    chunks = iter_window_chunks(spec, window, spec.memory.chunk_rows, expected, header)
-    frame = read_all(chunks, expected)
+    frame = read_all(
+        iter_window_chunks(spec, span, spec.memory.chunk_rows, expected, header), expected
+    )
     for required in (spec.columns.timestamp, spec.columns.id):
         if required not in frame.columns and len(frame):
             raise SourceError(
@@ -121,19 +138,48 @@ def load_window(
                 f"no column '{required}', which the spec names as its timestamp/id"
             )
     missing = tuple(c for c in expected if c not in frame.columns)
-    frame = _attach_labels(spec, frame, as_of)
+    labels = _labels_for(spec, frame, as_of)
+    if len(windows) == 1:
+        return [_window_data(spec, windows[0], frame, missing, labels, header)]
+    stamps = frame[spec.columns.timestamp] if len(frame) else pd.Series(dtype="object")
+    loaded = []
+    for window in windows:
+        inside = ((stamps >= window.start) & (stamps < window.end)).to_numpy(dtype=bool)
+        part = frame.loc[inside].reset_index(drop=True)
+        loaded.append(_window_data(spec, window, part, missing, labels, header))
+    return loaded
+
+
+def _window_data(
+    spec: MonitorSpec,
+    window: Window,
+    frame: pd.DataFrame,
+    missing: tuple[str, ...],
+    labels: pd.DataFrame | None,
+    header: Mapping[str, str],
+) -> WindowData:
+    frame = _attach_labels(spec, frame, labels)
     target = spec.columns.target
     labelled = int(frame[target].notna().sum()) if target and target in frame.columns else 0
     return WindowData(window, frame, missing, labelled, header)
 
 
-def _attach_labels(spec: MonitorSpec, frame: pd.DataFrame, as_of: datetime | None) -> pd.DataFrame:
+def _labels_for(
+    spec: MonitorSpec, frame: pd.DataFrame, as_of: datetime | None
+) -> pd.DataFrame | None:
+    """The labels of the frame's ids (one read of the labels source), or None without labels."""
+    if spec.sources.labels is None or spec.columns.target is None:
+        return None
+    id_column = spec.columns.id
+    return load_labels(spec, frame[id_column] if id_column in frame.columns else pd.Series(), as_of)
+
+
+def _attach_labels(
+    spec: MonitorSpec, frame: pd.DataFrame, labels: pd.DataFrame | None
+) -> pd.DataFrame:
     target, id_column = spec.columns.target, spec.columns.id
-    if spec.sources.labels is None or target is None:
+    if labels is None or target is None:
         return frame
-    labels = load_labels(
-        spec, frame[id_column] if id_column in frame.columns else pd.Series(), as_of
-    )
     frame = frame.drop(columns=[target], errors="ignore")
     if not len(frame):
         return frame.assign(**{target: pd.Series(dtype="float64")})
@@ -255,4 +301,5 @@ __all__ = [
     "load_labels",
     "load_reference",
     "load_window",
+    "load_windows",
 ]

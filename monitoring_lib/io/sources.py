@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitoring_lib.errors import DeterministicError
+from monitoring_lib.io.csv_cache import cacheable, parsed_csv
 from monitoring_lib.settings import environment_secret, safe_url
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.spec.sources import FileSource, Source, SqlSource
@@ -273,10 +274,20 @@ def _iter_csv(path: Path, columns: Sequence[str] | None, chunk_rows: int) -> Ite
     engine = "python" if _has_nul(path) else "c"
     options = {} if engine == "python" else {"low_memory": False}
     try:
-        for chunk in pd.read_csv(
-            path, usecols=wanted, chunksize=chunk_rows, encoding_errors="replace", engine=engine,
-            **options,
-        ):  # fmt: skip
+        if not cacheable(path):
+            for chunk in pd.read_csv(
+                path, usecols=wanted, chunksize=chunk_rows, encoding_errors="replace",
+                engine=engine, **options,
+            ):  # fmt: skip
+                chunk.attrs[HEADER] = dict.fromkeys(header, "")
+                yield chunk
+            return
+        whole = parsed_csv(
+            path, lambda: pd.read_csv(path, encoding_errors="replace", engine=engine, **options)
+        )
+        selected = whole[wanted if wanted is not None else list(whole.columns)]  # a copy
+        for start in range(0, len(selected), chunk_rows):
+            chunk = selected.iloc[start : start + chunk_rows]
             chunk.attrs[HEADER] = dict.fromkeys(header, "")
             yield chunk
     except (pd.errors.ParserError, ValueError) as error:

@@ -21,6 +21,7 @@ from monitoring_lib.pipeline.stages import (
     Stopwatch,
     WindowEvaluation,
     artifact_label,
+    numeric_only,
     prediction_drift_column,
     run_stages,
 )
@@ -49,10 +50,19 @@ def evaluate_window(
     ref_view, ref_path = clock.run(
         "reference_profile",
         lambda: profiling.cached_reference_view(
-            reference, folder / "reference", content_hash=digest, workers=profile_workers
+            reference,
+            folder / "reference",
+            content_hash=digest,
+            workers=profile_workers,
+            numeric_only=numeric_only(spec),
         ),
     )
-    view = clock.run("profile", lambda: profiling.profile_frame(frame, workers=profile_workers))
+    view = clock.run(
+        "profile",
+        lambda: profiling.profile_frame(
+            frame, workers=profile_workers, numeric_only=numeric_only(spec)
+        ),
+    )
     gathered = Gathered(
         rows=len(frame),
         reference=ReferenceProfileInfo(digest, ref_path, len(reference)),

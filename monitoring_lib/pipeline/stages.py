@@ -235,6 +235,13 @@ def run_stages(
     )  # fmt: skip
 
 
+def numeric_only(spec: MonitorSpec) -> frozenset[str]:
+    """Features profiled without frequent items: numerical, and neither categorical nor a
+    segment (only those have their items read, by summaries and data-quality rules)."""
+    columns = spec.columns
+    return frozenset(columns.numerical) - {*columns.categorical, *columns.segments}
+
+
 def artifact_label(label: str) -> str:
     """A window label as a file name: '2024-03-01 06:00' -> '2024-03-01T0600'."""
     return label.replace(" ", "T").replace(":", "")

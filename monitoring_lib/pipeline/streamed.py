@@ -37,6 +37,7 @@ from monitoring_lib.pipeline.stages import (
     WindowEvaluation,
     artifact_label,
     expected_columns,
+    numeric_only,
     prediction_drift_column,
     quality_columns,
     run_stages,
@@ -229,7 +230,8 @@ def _profile_window(
     seed, size = spec.drift.seed + 1, spec.drift.report_sample_size
     passes = GroupedRead(read, _groups(spec, wanted), size, seed, quality_columns(spec))
     chunks = counts.tap(passes.chunks(), spec.columns, spec.service)
-    return profiling.profile_chunks(chunks, workers=workers), passes
+    lean = numeric_only(spec)
+    return profiling.profile_chunks(chunks, workers=workers, numeric_only=lean), passes
 
 
 def _service_streamed(
@@ -291,6 +293,7 @@ def evaluate_window_streamed(
             folder / "reference",
             content_hash=digest,
             workers=profile_workers,
+            numeric_only=numeric_only(spec),
         ),
     )
     labels = clock.run("labels", lambda: _window_labels(spec, window, as_of))

@@ -335,6 +335,8 @@ class StoredWindow:
     end: datetime
     labelled_rows: int | None
     """Labelled rows when the window's quality was last computed (None: never recorded)."""
+    window_rows: int | None = None
+    """The window's rows when its quality was last computed (None: never recorded)."""
 
 
 def stored_windows(
@@ -360,6 +362,8 @@ def stored_windows(
     if since is not None:
         query = query.where(Run.window_start >= since)
     return [
-        StoredWindow(start, end, (details or {}).get("labelled_rows"))
+        StoredWindow(
+            start, end, (details or {}).get("labelled_rows"), (details or {}).get("window_rows")
+        )
         for start, end, details in session.execute(query)
     ]

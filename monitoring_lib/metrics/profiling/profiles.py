@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import datetime
 from functools import reduce
 from pathlib import Path
@@ -27,17 +27,22 @@ PROFILE_FORMAT = "whylogs-1.6.4/uniform-metrics-v1"
 
 
 def profile_frame(
-    df: pd.DataFrame, *, dataset_timestamp: datetime | None = None, workers: int = 1
+    df: pd.DataFrame,
+    *,
+    dataset_timestamp: datetime | None = None,
+    workers: int = 1,
+    numeric_only: Collection[str] = (),
 ) -> DatasetProfileView:
     """Profile one frame in a single pass.
 
     ``dataset_timestamp`` (timezone-aware) dates the profile; it defaults to now. ``workers > 1``
-    spreads a large frame's columns over that many processes (see ``workers``).
+    spreads a large frame's columns over that many processes (see ``workers``). ``numeric_only``
+    columns (numerical and not categorical in the spec) get no frequent items.
     """
     if workers != 1:
-        with ColumnGroupProfiler(workers) as profiler:
+        with ColumnGroupProfiler(workers, numeric_only=numeric_only) as profiler:
             return profiler.profile(df, dataset_timestamp)
-    return profile_here(df, dataset_timestamp)
+    return profile_here(df, dataset_timestamp, numeric_only)
 
 
 def merge_views(views: Iterable[DatasetProfileView]) -> DatasetProfileView:
@@ -53,13 +58,16 @@ def iter_frame_chunks(df: pd.DataFrame, chunk_rows: int) -> Iterator[pd.DataFram
         yield df.iloc[start : start + chunk_rows]
 
 
-def profile_chunks(chunks: Iterable[pd.DataFrame], *, workers: int = 1) -> DatasetProfileView:
+def profile_chunks(
+    chunks: Iterable[pd.DataFrame], *, workers: int = 1, numeric_only: Collection[str] = ()
+) -> DatasetProfileView:
     """Profile a window chunk by chunk and merge, so peak memory follows the chunk size.
 
     ``workers > 1`` spreads each large chunk's columns over that many processes, this one
-    included, sharing one pool across the chunks (see ``workers``).
+    included, sharing one pool across the chunks (see ``workers``); ``numeric_only`` as for
+    :func:`profile_frame`.
     """
-    with ColumnGroupProfiler(workers) as profiler:
+    with ColumnGroupProfiler(workers, numeric_only=numeric_only) as profiler:
         return merge_views(profiler.profile(chunk) for chunk in chunks)
 
 
@@ -135,7 +143,12 @@ def _read_if_valid(path: Path) -> DatasetProfileView | None:
 
 
 def cached_reference_view(
-    df: pd.DataFrame, cache_dir: Path, *, content_hash: str | None = None, workers: int = 1
+    df: pd.DataFrame,
+    cache_dir: Path,
+    *,
+    content_hash: str | None = None,
+    workers: int = 1,
+    numeric_only: Collection[str] = (),
 ) -> tuple[DatasetProfileView, Path]:
     """The reference profile, computed once per distinct reference content and then reused.
 
@@ -144,7 +157,7 @@ def cached_reference_view(
     """
     digest = content_hash or content_hash_of_frame(df)
     return cached_reference_view_of_chunks(
-        lambda: [df], cache_dir, content_hash=digest, workers=workers
+        lambda: [df], cache_dir, content_hash=digest, workers=workers, numeric_only=numeric_only
     )
 
 
@@ -154,13 +167,19 @@ def cached_reference_view_of_chunks(
     *,
     content_hash: str,
     workers: int = 1,
+    numeric_only: Collection[str] = (),
 ) -> tuple[DatasetProfileView, Path]:
-    """:func:`cached_reference_view` for a reference read in chunks (profiled only on a miss)."""
-    path = cache_dir / f"reference-{content_hash}.bin"
+    """:func:`cached_reference_view` for a reference read in chunks (profiled only on a miss).
+
+    The file is keyed by the content and by the columns without frequent items, so a spec that
+    makes a numerical column categorical too gets a profile with its items."""
+    lean = ",".join(sorted(numeric_only))
+    suffix = f"-{hashlib.sha256(lean.encode()).hexdigest()[:12]}" if lean else ""
+    path = cache_dir / f"reference-{content_hash}{suffix}.bin"
     cached = _read_if_valid(path)
     if cached is not None:
         return cached, path
-    view = profile_chunks(chunks(), workers=workers)
+    view = profile_chunks(chunks(), workers=workers, numeric_only=numeric_only)
     write_view(view, path)
     return view, path
 

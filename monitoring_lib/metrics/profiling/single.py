@@ -9,6 +9,7 @@ whylogs is the release it reproduces.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime
 
 import numpy as np
@@ -33,8 +34,30 @@ _UNIFORM_METRICS = (
     StandardMetric.cardinality,
     StandardMetric.frequent_items,
 )
+_ITEM_METRICS = (StandardMetric.frequent_items,)
 _INT64_MAX = np.iinfo(np.int64).max
 _EXACT_FLOAT_INT = 2.0**53
+
+
+def _schema(columns: Collection[str], numeric_only: Collection[str]) -> DeclarativeSchema:
+    """The uniform schema, less frequent items on the columns the spec names numerical only.
+
+    A numerical column's frequent items are never read (summaries and data-quality rules list
+    items of categorical columns only), yet sketching them formats every float as a string:
+    about three quarters of a float column's profiling time. The profile stays plain whylogs,
+    with one metric fewer on those columns.
+    """
+    lean = set(numeric_only) & set(columns)
+    if not lean:
+        return _uniform_schema()
+    full = [MetricSpec(metric.value) for metric in _UNIFORM_METRICS]
+    without_items = [MetricSpec(m.value) for m in _UNIFORM_METRICS if m not in _ITEM_METRICS]
+    return DeclarativeSchema(
+        [
+            ResolverSpec(column_name=name, metrics=without_items if name in lean else full)
+            for name in columns
+        ]
+    )
 
 
 def _uniform_schema() -> DeclarativeSchema:
@@ -95,15 +118,23 @@ def _whylogs_ready(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, index=df.index)
 
 
-def _new_profile(dataset_timestamp: datetime | None) -> DatasetProfile:
+def _new_profile(
+    dataset_timestamp: datetime | None, schema: DeclarativeSchema | None = None
+) -> DatasetProfile:
     """whylogs' own profile with its column preprocessing vectorised (see ``fast``)."""
     vectorised = WHYLOGS_VERSION == fast.PATCHED_WHYLOGS
     profile_class = fast.FastDatasetProfile if vectorised else DatasetProfile
-    return profile_class(schema=_uniform_schema(), dataset_timestamp=dataset_timestamp)
+    return profile_class(schema=schema or _uniform_schema(), dataset_timestamp=dataset_timestamp)
 
 
-def profile_here(df: pd.DataFrame, dataset_timestamp: datetime | None = None) -> DatasetProfileView:
-    """Profile one frame in one pass in this process (``dataset_timestamp`` defaults to now)."""
-    profile = _new_profile(dataset_timestamp)
-    profile.track(pandas=_whylogs_ready(df))
+def profile_here(
+    df: pd.DataFrame,
+    dataset_timestamp: datetime | None = None,
+    numeric_only: Collection[str] = (),
+) -> DatasetProfileView:
+    """Profile one frame in one pass in this process (``dataset_timestamp`` defaults to now);
+    ``numeric_only`` columns get no frequent items (see ``_schema``)."""
+    ready = _whylogs_ready(df)
+    profile = _new_profile(dataset_timestamp, _schema(list(ready.columns), numeric_only))
+    profile.track(pandas=ready)
     return profile.view()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import threading
 from collections import deque
+from collections.abc import Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from datetime import UTC, datetime
 from multiprocessing import get_context
@@ -60,9 +61,11 @@ def column_groups(df: pd.DataFrame, count: int) -> list[list[int]]:
     return [sorted(group) for group in members if group]
 
 
-def _profile_bytes(df: pd.DataFrame, dataset_timestamp: datetime) -> bytes:
+def _profile_bytes(
+    df: pd.DataFrame, dataset_timestamp: datetime, numeric_only: frozenset[str]
+) -> bytes:
     """Worker entry point: bytes are whylogs' own format, safe to send between processes."""
-    return bytes(profile_here(df, dataset_timestamp).serialize())
+    return bytes(profile_here(df, dataset_timestamp, numeric_only).serialize())
 
 
 class ColumnGroupProfiler:
@@ -74,11 +77,14 @@ class ColumnGroupProfiler:
         *,
         start_after_cells: int = START_AFTER_CELLS,
         min_shared_cells: int = MIN_SHARED_CELLS,
+        numeric_only: Collection[str] = (),
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers, self.start_after_cells = workers, start_after_cells
         self.min_shared_cells, self.cells_seen, self.groups_in_workers = min_shared_cells, 0, 0
+        self.numeric_only = frozenset(numeric_only)
+        """Columns profiled without frequent items (``single._schema``)."""
         self._pool: ProcessPoolExecutor | None = None
         self._server_ready: threading.Event | None = None
 
@@ -106,7 +112,7 @@ class ColumnGroupProfiler:
         self.cells_seen += df.size
         shared = self.workers > 1 and df.size >= self.min_shared_cells
         if not shared or self.cells_seen < self.start_after_cells:
-            return profile_here(df, dataset_timestamp)
+            return profile_here(df, dataset_timestamp, self.numeric_only)
         check_column_names(df)
         stamp = dataset_timestamp or datetime.now(UTC)
         groups = column_groups(df, self.workers * GROUPS_PER_PROCESS)
@@ -132,11 +138,11 @@ class ColumnGroupProfiler:
             while pool is not None and queue and len(sent) < limit:
                 index = queue.popleft()
                 frame = df.iloc[:, groups[index]]  # a copy per group, made as it is sent
-                sent[index] = pool.submit(_profile_bytes, frame, stamp)
+                sent[index] = pool.submit(_profile_bytes, frame, stamp, self.numeric_only)
             if queue:
                 index = queue.pop()
                 frame = df.iloc[:, groups[index]]
-                views[index] = profile_here(frame, stamp)
+                views[index] = profile_here(frame, stamp, self.numeric_only)
             elif sent:
                 wait(sent.values(), return_when=FIRST_COMPLETED)
         return [views[index] for index in range(len(groups))]
