@@ -162,7 +162,7 @@ def wait_for_paused_retraining() -> UUID:
     with get_client(sync_client=True) as client:
         while time.monotonic() < deadline:
             for run in client.read_flow_runs():
-                if run.name.startswith("retrain ") and run.state and run.state.is_paused():
+                if " retrain " in f" {run.name} " and run.state and run.state.is_paused():
                     return run.id
             time.sleep(0.5)
     raise AssertionError("the retraining never paused for approval within 300 s")
