@@ -92,6 +92,7 @@ class MonitorParams(BaseModel):
             "promotions) is made as of it. Empty: labels_as_of, else the window's end when the "
             "window is given, else the run's scheduled time. Never the wall clock."
         ),
+        json_schema_extra=optional_in_form,
     )
     use_current_reference: bool = Field(
         default=False,
