@@ -122,9 +122,18 @@ def load_windows(
 ) -> list[WindowData]:
     """Several windows (in time order) as :func:`load_window` gives each, from one read of the
     predictions over the span they cover and one read of the labels, instead of one read of each
-    source per window (late labels rescore a week of windows on every run)."""
+    source per window (late labels rescore a week of windows on every run). Windows that are
+    not back to back are read a stretch at a time: the rows between them are never read, so a
+    window left out (perhaps one that failed on an unreadable file) cannot fail the others."""
     if not windows:
         return []
+    stretches = _contiguous(windows)
+    if len(stretches) > 1:
+        return [
+            data
+            for stretch in stretches
+            for data in load_windows(spec, stretch, as_of=as_of, columns=columns)
+        ]
     expected = list(columns) if columns is not None else prediction_columns(spec)
     span = Window(windows[0].start, max(w.end for w in windows), windows[0].timezone)
     header: dict[str, str] = {}
@@ -148,6 +157,17 @@ def load_windows(
         part = frame.loc[inside].reset_index(drop=True)
         loaded.append(_window_data(spec, window, part, missing, labels, header))
     return loaded
+
+
+def _contiguous(windows: Sequence[Window]) -> list[list[Window]]:
+    """Stretches of back-to-back windows, in order."""
+    stretches: list[list[Window]] = []
+    for window in windows:
+        if stretches and stretches[-1][-1].end == window.start:
+            stretches[-1].append(window)
+        else:
+            stretches.append([window])
+    return stretches
 
 
 def _window_data(

@@ -83,9 +83,7 @@ def _refresh_batch(
     as_of: datetime | None,
 ) -> list[LabelRefresh]:
     windows = [Window(s.start, s.end, spec.window.timezone) for s in stored]
-    loaded = []
-    for stretch in _contiguous(windows):
-        loaded += load_windows(spec, stretch, as_of=as_of, columns=scoring_columns(spec))
+    loaded = load_windows(spec, windows, as_of=as_of, columns=scoring_columns(spec))
     outcomes = []
     for before, data in zip(stored, loaded, strict=True):
         grew = before.labelled_rows is None or data.labelled_rows > before.labelled_rows
@@ -100,15 +98,3 @@ def _refresh_batch(
                 )
         outcomes.append(LabelRefresh(data.window, before.labelled_rows, data.labelled_rows, grew))
     return outcomes
-
-
-def _contiguous(windows: list[Window]) -> list[list[Window]]:
-    """Stretches of back-to-back windows: one read each, and never the rows of a window that is
-    not stored (a day that failed, perhaps on an unreadable file, must not fail the days after)."""
-    stretches: list[list[Window]] = []
-    for window in windows:
-        if stretches and stretches[-1][-1].end == window.start:
-            stretches[-1].append(window)
-        else:
-            stretches.append([window])
-    return stretches
