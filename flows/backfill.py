@@ -18,10 +18,12 @@ from pydantic import BaseModel, Field, model_validator
 
 import driftwise
 from flows.monitor import MonitorParams, monitor_model
+from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec.monitor import load_spec
 from monitoring_lib.windows import windows_between
 from tasks.artifacts import artifact_key
 from tasks.monitoring import completed_windows_task, fill_rollups_task
+from tasks.pages import history_page_task
 
 
 class BackfillParams(BaseModel):
@@ -100,6 +102,7 @@ def backfill_model(params: BackfillParams) -> list[dict[str, Any]] | State:
                     window_end=w.end,
                     as_of=w.end,
                     write_report=params.write_reports,
+                    write_history=False,
                     send_alerts=params.send_alerts,
                     allow_actions=params.allow_actions,
                     use_current_reference=params.use_current_reference,
@@ -115,6 +118,8 @@ def backfill_model(params: BackfillParams) -> list[dict[str, Any]] | State:
                 results.append(outcome)
     if spec.rollups and windows:  # the windows ran side by side: roll up once they all have
         fill_rollups_task(spec, windows[0].start, windows[-1].end)
+    if todo:  # once, not once per window: each page reads the whole history
+        history_page_task(spec, DriftwiseSettings().artifacts)
 
     rows: list[dict[str, Any]] = [
         {"window": w.label, "outcome": "skipped (complete)"} for w in windows if w.start in done

@@ -72,6 +72,13 @@ class MonitorParams(BaseModel):
     write_report: bool = Field(
         default=True, description="Write the Evidently HTML report for the window."
     )
+    write_history: bool = Field(
+        default=True,
+        description=(
+            "Regenerate the model's history page after the window (a backfill writes it once, "
+            "at its end)."
+        ),
+    )
     relabel_days: int = Field(
         default=7,
         ge=0,
@@ -219,7 +226,8 @@ def _monitor_window(
         rule_fired=any(result.firing for result in verdict.results),
         links=links,
     )
-    history_page_task(spec, settings.artifacts)
+    if params.write_history:
+        history_page_task(spec, settings.artifacts)
     if evaluation.report_path:
         report_verdict_task(spec, summary, evaluation.report_path)
     publish_artifacts_task(summary, quote(records), outcome.baseline)

@@ -20,7 +20,7 @@ from monitoring_lib.pipeline.persist import persist_window
 from monitoring_lib.pipeline.rollups import ROLLUP_WINDOWS, fill_rollups
 from monitoring_lib.records import Metric
 from monitoring_lib.spec.monitor import MonitorSpec, parse_spec
-from monitoring_lib.store.models import Model, PolicyEvaluation
+from monitoring_lib.store.models import MetricRow, Model, PolicyEvaluation
 from monitoring_lib.store.repository import RunInfo, model_id, window_metrics
 from monitoring_lib.windows import window_starting_on
 from tests.credit_world import ZONE, credit_spec, write_project
@@ -126,3 +126,23 @@ def test_a_week_rolls_up_from_its_stored_windows(
             assert rerun[key].value is not None, key
         else:
             assert rerun[key] == record, key
+
+
+def test_the_signal_view_lists_the_models_own_windows_only(
+    pg_sessions: sessionmaker[Session],
+) -> None:
+    """A signal stored under a roll-up's models row is not a model of its own on the dashboards."""
+    start = datetime(2024, 5, 6, tzinfo=UTC)
+    with pg_sessions.begin() as session:
+        for name, granularity in (("credit-default", "window"), ("credit-default@week", "week")):
+            model = Model(name=name, task="classification", granularity=granularity)
+            session.add(model)
+            session.flush()
+            session.add(
+                MetricRow(model_id=model.id, window_start=start, window_end=start + timedelta(7),
+                          metric="prediction.mean_probability", column_name="", segment="",
+                          value=0.4, status="ok", details={})
+            )  # fmt: skip
+    with pg_sessions() as session:
+        models = session.execute(text("SELECT model FROM v_signal_daily")).scalars().all()
+    assert models == ["credit-default"]
