@@ -2,8 +2,9 @@
 
 - ``die``: end the process with ``os._exit`` right after the window's metric rows are written
   inside its transaction (before the commit), having noted how many the transaction saw;
-- ``barrier``: inside the persist transaction, before its first statement, wait until the test
-  releases every run it holds there (over a loopback socket), so runs overlap for certain.
+- ``barrier``: wait, inside the persist transaction before its first statement and again before
+  delivering the outbox, until the test lets every run it holds there go at once (over a
+  loopback socket), so concurrent runs overlap at both steps for certain.
 
 Run as ``python -m tests.flows.persist_hooks HOOK ARG SPEC DAY [RUNS]`` from the project's
 root. With RUNS > 1 the process imports the flow once, then forks into RUNS processes, each its
@@ -45,24 +46,31 @@ def die_after_metrics(mark: Path) -> None:
     persist.replace_window = write_then_die  # type: ignore[assignment]
 
 
-def barrier_before_persist(port: int) -> None:
-    """Wrap the persist step: tell the test this run is there, wait for its go."""
+def _wait_at(port: int) -> None:
+    """Tell the test this run is here; return on its go."""
+    with socket.create_connection(("127.0.0.1", port), timeout=300) as gate:
+        gate.sendall(b"here\n")
+        assert gate.makefile("rb").readline() == b"go\n", "released without a go"
+
+
+def barrier_before_persist_and_delivery(port: int) -> None:
+    """Wrap the persist step and the delivery of the outbox: each waits for the test's go."""
     from tasks import monitoring
 
-    persist = monitoring.persist_window
+    def held(step: Callable[..., Any]) -> Callable[..., Any]:
+        def wait_then_step(*args: Any, **kwargs: Any) -> Any:
+            _wait_at(port)
+            return step(*args, **kwargs)
 
-    def held(*args: Any, **kwargs: Any) -> Any:
-        with socket.create_connection(("127.0.0.1", port), timeout=300) as gate:
-            gate.sendall(b"here\n")
-            assert gate.makefile("rb").readline() == b"go\n", "released without a go"
-        return persist(*args, **kwargs)
+        return wait_then_step
 
-    monitoring.persist_window = held  # type: ignore[assignment]
+    monitoring.persist_window = held(monitoring.persist_window)  # type: ignore[assignment]
+    monitoring.deliver_pending = held(monitoring.deliver_pending)  # type: ignore[assignment]
 
 
 HOOKS: dict[str, Callable[[str], None]] = {
     "die": lambda mark: die_after_metrics(Path(mark)),
-    "barrier": lambda port: barrier_before_persist(int(port)),
+    "barrier": lambda port: barrier_before_persist_and_delivery(int(port)),
 }
 
 
@@ -96,24 +104,24 @@ def main(argv: Sequence[str]) -> int:
 @contextmanager
 def gate(runs: int, timeout: float = 300) -> Iterator[tuple[int, Callable[[], None]]]:
     """A loopback barrier for ``runs`` processes: (its port, a call that waits until every run
-    has arrived and then releases them all at once)."""
+    has arrived at its next hold and then lets them all go at once)."""
     with socket.create_server(("127.0.0.1", 0)) as server:
         server.settimeout(timeout)
-        held: list[socket.socket] = []
 
         def release() -> None:
-            while len(held) < runs:
-                connection, _ = server.accept()
-                assert connection.makefile("rb").readline() == b"here\n"
-                held.append(connection)
-            for connection in held:
-                connection.sendall(b"go\n")
+            held = []
+            try:
+                while len(held) < runs:
+                    connection, _ = server.accept()
+                    held.append(connection)
+                    assert connection.makefile("rb").readline() == b"here\n"
+                for connection in held:
+                    connection.sendall(b"go\n")
+            finally:
+                for connection in held:
+                    connection.close()
 
-        try:
-            yield server.getsockname()[1], release
-        finally:
-            for connection in held:
-                connection.close()
+        yield server.getsockname()[1], release
 
 
 if __name__ == "__main__":
