@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-import skops.io as skops_io
-from skops.io.exceptions import UntrustedTypesFoundException
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +65,14 @@ class ModelBytes:
     sha256: str
 
 
+def _skops() -> Any:
+    """skops.io, imported at first use: importing it imports every scikit-learn estimator
+    (~15 s of CPU), which a monitor run that never saves or loads a model file should not pay."""
+    import skops.io
+
+    return skops.io
+
+
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -74,6 +80,7 @@ def sha256_of(data: bytes) -> str:
 def serialise(model: Any, trusted: Collection[str] = ()) -> ModelBytes:
     """skops bytes when the model reloads from them with only trusted types, else joblib's."""
     allowed = [*BUILT_IN_TRUSTED, *trusted]
+    skops_io = _skops()
     try:
         data = skops_io.dumps(model)
         needed = set(skops_io.get_untrusted_types(data=data)) - set(allowed)
@@ -111,8 +118,10 @@ def deserialise(
             "replaced or damaged after registration, so it is not loaded"
         )
     if file_format == SKOPS:
+        from skops.io.exceptions import UntrustedTypesFoundException
+
         try:
-            return skops_io.loads(data, trusted=[*BUILT_IN_TRUSTED, *trusted])
+            return _skops().loads(data, trusted=[*BUILT_IN_TRUSTED, *trusted])
         except UntrustedTypesFoundException as error:
             raise ModelFileError(
                 f"{what}: the file needs types that are not trusted here ({error}); "
