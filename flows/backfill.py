@@ -22,7 +22,7 @@ from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec.monitor import load_spec
 from monitoring_lib.windows import windows_between
 from tasks.artifacts import artifact_key
-from tasks.monitoring import completed_windows_task, fill_rollups_task
+from tasks.monitoring import completed_windows_task, deliver_alerts_task, fill_rollups_task
 from tasks.pages import history_page_task
 
 
@@ -117,7 +117,9 @@ def backfill_model(params: BackfillParams) -> list[dict[str, Any]] | State:
             else:
                 results.append(outcome)
     if spec.rollups and windows:  # the windows ran side by side: roll up once they all have
-        fill_rollups_task(spec, windows[0].start, windows[-1].end)
+        fill_rollups_task(spec, windows[0].start, windows[-1].end, params.send_alerts)
+        if params.send_alerts and spec.alerts.channels:
+            deliver_alerts_task(spec)
     if todo:  # once, not once per window: each page reads the whole history
         history_page_task(spec, DriftwiseSettings().artifacts)
 

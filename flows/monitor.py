@@ -202,7 +202,7 @@ def _monitor_window(
     )  # fmt: skip
     verdict = outcome.evaluation
     if spec.rollups:
-        fill_rollups_task(spec, window.start, window.end)
+        fill_rollups_task(spec, window.start, window.end, params.send_alerts)
     delivery = deliver_alerts_task(spec) if params.send_alerts and spec.alerts.channels else None
     if settings.pushgateway_url is not None:
         push_metrics_task(spec)

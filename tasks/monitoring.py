@@ -20,7 +20,7 @@ from monitoring_lib.pipeline.alerting import queue_critical_notice
 from monitoring_lib.pipeline.evaluate import evaluate_window
 from monitoring_lib.pipeline.late_labels import refresh_labels
 from monitoring_lib.pipeline.persist import WindowOutcome, persist_window
-from monitoring_lib.pipeline.rollups import fill_rollups
+from monitoring_lib.pipeline.rollups import fill_rollups, rollup_model_ids
 from monitoring_lib.pipeline.stages import WindowEvaluation
 from monitoring_lib.pipeline.streamed import evaluate_window_streamed, rows_to_evaluate
 from monitoring_lib.settings import DriftwiseSettings
@@ -155,9 +155,12 @@ def deliver_alerts_task(spec: MonitorSpec) -> DeliveryReport:
     for problem in configured.problems:
         logger.warning(problem)
     with sessions() as session:
-        model = ensure_model(session, spec.name, spec.task.value)
+        models = [
+            ensure_model(session, spec.name, spec.task.value),
+            *rollup_model_ids(session, spec),
+        ]
         session.commit()
-    report = deliver_pending(sessions, configured.channels, now=datetime.now(UTC), model_id=model)
+    report = deliver_pending(sessions, configured.channels, now=datetime.now(UTC), model_id=models)
     logger.info(report.summary())
     return report
 
@@ -214,9 +217,13 @@ def push_metrics_task(spec: MonitorSpec) -> None:
 
 
 @task(name="roll up completed weeks and months", cache_policy=NO_CACHE)
-def fill_rollups_task(spec: MonitorSpec, start: datetime, end: datetime) -> list[str]:
-    """Merge the stored windows of every week or month that completes in (start, end]."""
-    rollups = fill_rollups(store_sessions(), spec, start, end, DriftwiseSettings().artifacts)
+def fill_rollups_task(
+    spec: MonitorSpec, start: datetime, end: datetime, raise_alerts: bool = False
+) -> list[str]:
+    """Merge the stored windows of every week or month that completes in (start, end], and
+    queue the alerts the roll-ups' rules raise when asked."""
+    artifacts = DriftwiseSettings().artifacts
+    rollups = fill_rollups(store_sessions(), spec, start, end, artifacts, raise_alerts=raise_alerts)
     done = [f"{r.granularity} {r.period.label} ({r.windows} windows)" for r in rollups]
     if done:
         get_run_logger().info("rolled up: %s", "; ".join(done))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,11 +115,21 @@ class DeliveryReport:
         return text
 
 
-def _outstanding(model_id: int | None, stale_before: datetime) -> Any:
+ModelIds = int | Collection[int] | None
+"""Whose alerts a delivery run sends: one model's, a model's and its roll-ups', or all."""
+
+
+def _of_models(query: Any, model_id: ModelIds) -> Any:
+    if model_id is None:
+        return query
+    ids = [model_id] if isinstance(model_id, int) else list(model_id)
+    return query.where(Alert.model_id.in_(ids))
+
+
+def _outstanding(model_id: ModelIds, stale_before: datetime) -> Any:
     """Rows to deliver: pending ones, and rows a run that died left ``sending``."""
     abandoned = and_(Alert.status == SENDING, Alert.claimed_at < stale_before)
-    query = select(Alert).where(or_(Alert.status == "pending", abandoned))
-    return query if model_id is None else query.where(Alert.model_id == model_id)
+    return _of_models(select(Alert).where(or_(Alert.status == "pending", abandoned)), model_id)
 
 
 @dataclass(frozen=True)
@@ -138,7 +148,7 @@ class _Claimed:
 class _Run:
     sessions: sessionmaker[Session]
     now: datetime
-    model_id: int | None
+    model_id: ModelIds
     max_attempts: int
     pacer: Pacer
     lease: timedelta
@@ -237,7 +247,7 @@ def deliver_pending(
     *,
     now: datetime,
     max_per_run: int = 100,
-    model_id: int | None = None,
+    model_id: ModelIds = None,
     max_attempts: int = 20,
     pacer: Pacer | None = None,
     claim_lease: timedelta = CLAIM_LEASE,
@@ -272,7 +282,7 @@ def deliver_pending(
         )
         live = Alert.status == SENDING, Alert.claimed_at >= now - claim_lease
         claimed = select(func.count()).select_from(Alert).where(*live)
-        claimed = claimed if model_id is None else claimed.where(Alert.model_id == model_id)
+        claimed = _of_models(claimed, model_id)
         run.report.unconfirmed = int(session.execute(claimed).scalar_one())
     return run.report
 

@@ -15,7 +15,7 @@ from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 from monitoring_lib.spec.base import Decision, Severity
 from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.spec.policy import PolicySpec
-from monitoring_lib.store.repository import enqueue_alerts, ensure_model
+from monitoring_lib.store.repository import AlertDraft, enqueue_alerts, ensure_model
 from monitoring_lib.windows import Window
 
 
@@ -74,6 +74,29 @@ def alert_context(
         prefect_run_url=run_url,
         report_url=report_url,
     )
+
+
+def queue_breach_alerts(
+    session: Session,
+    spec: MonitorSpec,
+    model: int,
+    name: str,
+    window: Window,
+    verdict: Evaluation,
+    records: Sequence[MetricRecord],
+    *,
+    policy: PolicySpec,
+    run_url: str | None = None,
+    report_url: str | None = None,
+) -> list[AlertDraft]:
+    """Queue what the window's verdict raises (firing and resolved rules, after the channels'
+    cooldowns), under ``model`` (a roll-up's own models row for a week or month)."""
+    firing, cleared = alert_breaches(policy, verdict)
+    context = alert_context(name, window, verdict, records, run_url=run_url, report_url=report_url)
+    previous = previous_alert_states(session, model, window.start)
+    drafts = plan_alerts(context, firing, cleared, previous, spec.alerts)
+    enqueue_alerts(session, model, window, drafts)
+    return drafts
 
 
 def queue_critical_notice(

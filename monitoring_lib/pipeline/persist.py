@@ -8,9 +8,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
-from monitoring_lib.alerts.outbox import previous_alert_states
-from monitoring_lib.alerts.planning import plan_alerts
-from monitoring_lib.pipeline.alerting import alert_breaches, alert_context
+from monitoring_lib.pipeline.alerting import queue_breach_alerts
 from monitoring_lib.pipeline.counts_store import store_quality_counts
 from monitoring_lib.pipeline.impact import impact_records
 from monitoring_lib.pipeline.reruns import check_rerun_reference, record_run_reference
@@ -24,7 +22,6 @@ from monitoring_lib.store.repository import (
     AlertDraft,
     ProfileRef,
     RunInfo,
-    enqueue_alerts,
     ensure_model,
     model_id,
     record_reference_profile,
@@ -116,14 +113,11 @@ def persist_window(
     verdict = policy_store.decide_stored_window(session, spec.name, spec.policy, window.start)
     drafts: list[AlertDraft] = []
     if raise_alerts and spec.alerts.channels:
-        firing, cleared = alert_breaches(spec.policy, verdict)
         report = report_url or (evaluation.report_path.as_uri() if evaluation.report_path else None)
-        context = alert_context(
-            spec.name, window, verdict, evaluation.records, run_url=run_url, report_url=report
-        )
-        previous = previous_alert_states(session, model, window.start)
-        drafts = plan_alerts(context, firing, cleared, previous, spec.alerts)
-        enqueue_alerts(session, model, window, drafts)
+        drafts = queue_breach_alerts(
+            session, spec, model, spec.name, window, verdict, evaluation.records,
+            policy=spec.policy, run_url=run_url, report_url=report,
+        )  # fmt: skip
     return WindowOutcome(
         run_id,
         verdict,

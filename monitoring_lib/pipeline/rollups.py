@@ -38,6 +38,7 @@ from monitoring_lib.metrics import profiling
 from monitoring_lib.metrics.quality.counts import QualityCounts, counts_from_json, pool
 from monitoring_lib.metrics.quality.values import quality_values
 from monitoring_lib.metrics.service import PERCENTILES, sketched_percentiles
+from monitoring_lib.pipeline.alerting import queue_breach_alerts
 from monitoring_lib.pipeline.counts_store import store_quality_counts
 from monitoring_lib.pipeline.stages import artifact_label, profile_records, row_count_record
 from monitoring_lib.policy.rules import Evaluation
@@ -219,6 +220,12 @@ def _summed_service(
     return records
 
 
+def rollup_model_ids(session: Session, spec: MonitorSpec) -> list[int]:
+    """The models rows of the spec's roll-ups that exist: their alerts are the model's too."""
+    names = [rollup_name(spec.name, granularity) for granularity in spec.rollups]
+    return list(session.execute(select(Model.id).where(Model.name.in_(names))).scalars())
+
+
 def rollup_model(session: Session, spec: MonitorSpec, granularity: str) -> int:
     """The roll-up's own models row (``<model>@<granularity>``), created when missing; safe when
     two runs race to create it."""
@@ -232,10 +239,16 @@ def rollup_model(session: Session, spec: MonitorSpec, granularity: str) -> int:
 
 
 def compute_rollup(
-    session: Session, spec: MonitorSpec, granularity: str, period: Window, artifacts: Path
+    session: Session,
+    spec: MonitorSpec,
+    granularity: str,
+    period: Window,
+    artifacts: Path,
+    *,
+    raise_alerts: bool = False,
 ) -> Rollup | None:
-    """Merge, store and judge one completed period (in the caller's transaction); None when no
-    window of it is stored."""
+    """Merge, store and judge one completed period (in the caller's transaction) and queue the
+    alerts its rules raise when asked; None when no window of it is stored."""
     model = model_id(session, spec.name)
     runs = _stored_runs(session, model, period) if model is not None else []
     if model is None or not runs:
@@ -273,6 +286,10 @@ def compute_rollup(
         period.start,
         granularity=granularity,
     )
+    if raise_alerts and spec.alerts.channels:
+        name = rollup_name(spec.name, granularity)
+        policy = spec.policy.at(granularity)
+        queue_breach_alerts(session, spec, rolled, name, period, verdict, records, policy=policy)
     return Rollup(granularity, period, len(runs), records, verdict)
 
 
@@ -291,14 +308,18 @@ def fill_rollups(
     start: datetime,
     end: datetime,
     artifacts: Path,
+    *,
+    raise_alerts: bool = False,
 ) -> list[Rollup]:
     """Compute and store every roll-up that completes in (start, end], each in its own
     transaction: a monitor run fills the week or month its window completes, a backfill every
-    one of its range. A rerun replaces a roll-up exactly."""
+    one of its range. A rerun replaces a roll-up exactly (and raises no alert twice)."""
     done = []
     for granularity, period in completed_periods(spec, start, end):
         with sessions.begin() as session:
-            rollup = compute_rollup(session, spec, granularity, period, artifacts)
+            rollup = compute_rollup(
+                session, spec, granularity, period, artifacts, raise_alerts=raise_alerts
+            )
         if rollup is not None:
             done.append(rollup)
     return done

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitoring_lib import demo_data
@@ -20,7 +20,7 @@ from monitoring_lib.pipeline.persist import persist_window
 from monitoring_lib.pipeline.rollups import ROLLUP_WINDOWS, fill_rollups
 from monitoring_lib.records import Metric
 from monitoring_lib.spec.monitor import MonitorSpec, parse_spec
-from monitoring_lib.store.models import MetricRow, Model, PolicyEvaluation
+from monitoring_lib.store.models import Alert, MetricRow, Model, PolicyEvaluation
 from monitoring_lib.store.repository import RunInfo, model_id, window_metrics
 from monitoring_lib.windows import window_starting_on
 from tests.credit_world import ZONE, credit_spec, write_project
@@ -40,6 +40,7 @@ def weekly_spec(folder: Path) -> MonitorSpec:
     data["window"]["length"] = "1d"
     data["rollups"] = ["week", "month"]
     data["policy"] = {"rules": [WEEKLY_RULE]}
+    data["alerts"] = {"channels": [{"type": "slack_api", "channel": "C0WEEK", "cooldown": "30d"}]}
     return parse_spec(data, base_dir=folder)
 
 
@@ -66,7 +67,7 @@ def test_a_week_rolls_up_from_its_stored_windows(
     first = window_starting_on(DAYS[0], timedelta(days=1), ZONE)
     last = window_starting_on(DAYS[-1], timedelta(days=1), ZONE)
 
-    rollups = fill_rollups(pg_sessions, spec, first.start, last.end, artifacts)
+    rollups = fill_rollups(pg_sessions, spec, first.start, last.end, artifacts, raise_alerts=True)
     assert [(r.granularity, r.period.label, r.windows) for r in rollups] == [
         ("week", "2024-05-06", 7),
         ("week", "2024-05-13", 7),
@@ -116,9 +117,16 @@ def test_a_week_rolls_up_from_its_stored_windows(
     assert status == ["credit-default"]
     assert views == [("credit-default", "week")]
 
-    again = fill_rollups(pg_sessions, spec, first.start, last.end, artifacts)
+    with pg_sessions() as session:  # the week's rule raised its alert under the roll-up
+        alerts = session.execute(
+            select(Alert.model_id, Alert.window_start, Alert.rule, Alert.kind, Alert.status)
+        ).all()
+    assert alerts == [(weekly, week.period.start, "weekly-accuracy", "firing", "pending")]
+
+    again = fill_rollups(pg_sessions, spec, first.start, last.end, artifacts, raise_alerts=True)
     with pg_sessions() as session:
         rerun = {r.key: r for r in window_metrics(session, weekly, week.period.start)}
+        assert session.execute(select(func.count()).select_from(Alert)).scalar() == 1
     assert len(again) == 2
     assert rerun.keys() == stored.keys()
     for key, record in stored.items():
