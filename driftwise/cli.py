@@ -354,6 +354,7 @@ def demo_command(
     prepare_prefect()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from driftwise.cli_demo import print_demo
     from flows.demo import run_demo
 
     columns = (
@@ -370,49 +371,4 @@ def demo_command(
             progress.update(task, advance=1, description=note)
 
         run = run_demo(days=days, change_after=change_after, rows_per_day=rows, on_day=on_day)
-    _print_demo(run)
-
-
-def _multivariate(row: dict[str, Any] | None) -> str:
-    """The window's reconstruction error over the reference's, marked when it drifted."""
-    if not row or row.get("value") is None:
-        return "—"
-    ratio = f"{row['error_ratio']:.2f}x"
-    return f"{ratio} drift" if row.get("status") == "drift" else ratio
-
-
-def _print_demo(run: Any) -> None:
-    from monitoring_lib.pipeline.summary import shown
-
-    days = table(
-        "day", "world", "labels", "drift share", "multivariate", "accuracy", "ROC AUC",
-        "decision", "champion",
-        title="Each day as its run saw it (labels: the share known at run time)",
-    )  # fmt: skip
-    events = []
-    for day in run.days:
-        quality = day["quality"]
-        days.add_row(
-            day["window"],
-            day["world"],
-            shown(day["label_coverage"], 2),
-            shown(day["drift_share"], 2),
-            _multivariate(day.get("signals", {}).get("multivariate")),
-            shown(quality.get("accuracy")),
-            shown(quality.get("roc_auc")),
-            day["decision"],
-            f"v{day['champion']}",
-        )
-        if day["decision"] != "none":
-            events += [f"{day['window']}: {reason}" for reason in day["reasons"]]
-    console.print(days)
-    console.print("[bold]What the policy did[/]")
-    for event in events or ["nothing fired"]:
-        console.print(f"  {escape(event)}", highlight=False, soft_wrap=True)  # '[high]' is text
-    console.print(f"monitor spec: {run.world.spec_path}", highlight=False)
-    console.print(f"metric store: {run.store}", highlight=False)
-    console.print(f"HTML reports and profiles: {run.artifacts}", highlight=False)
-    console.print(
-        "see the runs and artifacts: `prefect server start`, then open http://127.0.0.1:4200",
-        highlight=False,
-    )
+    print_demo(run)

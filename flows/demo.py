@@ -88,7 +88,7 @@ def run_demo(
                 result["reasons"].append(f"champion is now v{current}")
                 demo.adopt_reference(world, 7, world.run_time(day), champion)
         result["champion"] = champion_version
-        result["world"] = "changed" if day >= world.change_day else "stationary"
+        result["world"] = world.phase(index)
         run.days.append(result)
         on_day(index, result)
     return run

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 NUMERICAL = ["income", "loan_amount", "age", "debt_to_income", "credit_history_months"]
 CATEGORICAL = ["employment_type", "region", "loan_purpose"]
@@ -45,6 +46,9 @@ class World:
     east_weight: float = 0.0
     """A regional downturn: extra risk the stationary model never saw."""
     history_weight: float = 0.012
+    history_link: float = 0.0
+    """Correlation of age and credit-history length (a Gaussian copula: each column's own
+    distribution does not depend on it); 0 draws them independently."""
 
 
 STATIONARY = World()
@@ -63,13 +67,23 @@ def applicants(rows: int, world: World, rng: np.random.Generator) -> pd.DataFram
     """Feature rows of ``rows`` loan applications in ``world``."""
     purposes = [*PURPOSES, "crypto"]
     purpose_p = np.array([0.3, 0.25, 0.15, 0.15, 0.15]) * (1 - world.new_purpose_share)
+    income = rng.lognormal(10.8, 0.45, rows) * world.income_scale
+    loan_amount = rng.lognormal(9.6, 0.6, rows)
+    age = rng.normal(41, 12, rows)
+    debt_to_income = np.clip(rng.beta(2.2, 6.0, rows) + world.debt_shift, 0, 1.5)
+    if world.history_link:
+        link = world.history_link
+        score = link * (age - 41) / 12 + np.sqrt(1 - link**2) * rng.standard_normal(rows)
+        history = stats.gamma.ppf(stats.norm.cdf(score), 3.0, scale=30.0)
+    else:
+        history = rng.gamma(3.0, 30.0, rows)
     return pd.DataFrame(
         {
-            "income": rng.lognormal(10.8, 0.45, rows) * world.income_scale,
-            "loan_amount": rng.lognormal(9.6, 0.6, rows),
-            "age": np.clip(rng.normal(41, 12, rows), 18, 85).round(),
-            "debt_to_income": np.clip(rng.beta(2.2, 6.0, rows) + world.debt_shift, 0, 1.5),
-            "credit_history_months": rng.gamma(3.0, 30.0, rows).round(),
+            "income": income,
+            "loan_amount": loan_amount,
+            "age": np.clip(age, 18, 85).round(),
+            "debt_to_income": debt_to_income,
+            "credit_history_months": history.round(),
             "employment_type": rng.choice(EMPLOYMENT, rows, p=[0.6, 0.18, 0.15, 0.07]),
             "region": rng.choice(REGIONS, rows, p=[0.3, 0.3, 0.2, 0.2]),
             "loan_purpose": rng.choice(purposes, rows, p=[*purpose_p, world.new_purpose_share]),
@@ -95,11 +109,11 @@ def default_probability(features: pd.DataFrame, world: World) -> np.ndarray:
     return probability
 
 
-def reference_set(rows: int, seed: int) -> pd.DataFrame:
+def reference_set(rows: int, seed: int, world: World = STATIONARY) -> pd.DataFrame:
     """Training data: features and the realised outcome, from the stationary world."""
     rng = np.random.default_rng(seed)
-    features = applicants(rows, STATIONARY, rng)
-    outcome = rng.random(rows) < default_probability(features, STATIONARY)
+    features = applicants(rows, world, rng)
+    outcome = rng.random(rows) < default_probability(features, world)
     return features.assign(defaulted=outcome.astype(int))
 
 
@@ -128,14 +142,17 @@ SERVICE = {
 """The ``service:`` section of a spec over a log ``with_service``."""
 
 
-def with_service(frame: pd.DataFrame, day: date, error_rate: float = 0.001) -> pd.DataFrame:
-    """The log with each request's latency (ms, log-normal around 80) and HTTP status, drawn from
-    a generator of the day's own, so the other columns' draws stay as they were."""
+def with_service(
+    frame: pd.DataFrame, day: date, error_rate: float = 0.001, slowdown: float = 1.0
+) -> pd.DataFrame:
+    """The log with each request's latency (ms, log-normal around 80, times ``slowdown``) and
+    HTTP status, drawn from a generator of the day's own, so the other columns' draws stay as
+    they were."""
     rng = np.random.default_rng(day.toordinal())
     rows = len(frame)
     errors = rng.random(rows) < error_rate
     return frame.assign(
-        latency_ms=rng.lognormal(np.log(80), 0.5, rows),
+        latency_ms=rng.lognormal(np.log(80), 0.5, rows) * slowdown,
         http_status=np.where(errors, 503, 200),
     )
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitoring_lib.pipeline.service_summary import service_lines
+from monitoring_lib.pipeline.service_summary import service_figures, service_lines
 from monitoring_lib.pipeline.signal_summary import signal_markdown, signal_rows
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
 
@@ -34,6 +34,8 @@ class WindowSummary:
     """Per quality metric: value and interval, and the estimate before labels (``quality_rows``)."""
     service: list[str] = field(default_factory=list)
     """Service health and SLO lines (``service_summary``); empty without service columns."""
+    service_figures: dict[str, Any] = field(default_factory=dict)
+    """The same figures as plain values (``service_summary.service_figures``)."""
     empty: bool = False
     """The window was run and had no predictions (a stored row count of 0)."""
     rule_fired: bool = False
@@ -101,6 +103,7 @@ def summarize(
         report_path=report_path,
         quality_detail=quality_rows(records),
         service=service_lines(records),
+        service_figures=service_figures(records),
         empty=rows == 0,
         rule_fired=rule_fired,
         links=list(links),

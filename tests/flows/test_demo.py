@@ -1,4 +1,6 @@
-"""A short demo through Prefect: quiet while nothing changes, then detection and retraining."""
+"""A short demo through Prefect: quiet while nothing changes, a correlation flip only the
+multivariate detector sees, a service incident that burns the error budget, then detection and
+retraining."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from monitoring_lib.policy.store import replay_policy
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec.monitor import load_spec
 from monitoring_lib.store.engine import open_store
-from monitoring_lib.store.models import Action
+from monitoring_lib.store.models import Action, PolicyEvaluation
 from tasks.artifacts import artifact_key
 
 pytestmark = pytest.mark.prefect
@@ -37,10 +39,16 @@ async def summary_artifacts(spec_name: str) -> list[str]:
 def test_short_demo_tells_the_whole_story() -> None:
     run = run_demo(days=26, change_after=12, rows_per_day=900)
     stationary = [d for d in run.days if d["world"] == "stationary"]
+    flipped = [d for d in run.days if d["world"] == "corr. flip"]
+    incident = [d for d in run.days if d["world"] == "incident"]
     changed = [d for d in run.days if d["world"] == "changed"]
+    assert [d["world"] for d in run.days[:12]] == [
+        *["stationary"] * 4, *["corr. flip"] * 3, "stationary", "incident",
+        *["stationary"] * 3,
+    ]  # fmt: skip
 
-    assert [d["decision"] for d in stationary] == ["none"] * 12
-    assert all(d["drift_share"] == 0 for d in stationary)
+    assert [d["decision"] for d in stationary] == ["none"] * 8
+    assert all(d["drift_share"] == 0 for d in run.days[:12])  # per-column drift sees neither
     assert all(d["drift_share"] >= 0.3 for d in changed[:3])
     before = mean(d["quality"]["accuracy"] for d in stationary)
     assert mean(d["quality"]["accuracy"] for d in changed[:3]) < before - 0.08
@@ -87,7 +95,7 @@ def test_short_demo_tells_the_whole_story() -> None:
     assert mean(stationary_gap) < 0.03  # calibrated on the reference: close before the change
 
     # The signals: quiet while nothing changes; once it does, drifted columns carry their impact.
-    for day in stationary:
+    for day in stationary + incident:
         signals = day["signals"]
         assert signals["multivariate"]["status"] == "ok"
         assert 0.9 < signals["multivariate"]["error_ratio"] < 1.1
@@ -96,4 +104,35 @@ def test_short_demo_tells_the_whole_story() -> None:
         assert signals["impact"] == []
     first_changed = changed[0]["signals"]
     assert {row["column"] for row in first_changed["impact"]} == set(changed[0]["drifted_columns"])
-    assert all(row["windows"] == len(stationary) + 1 for row in first_changed["impact"])
+    assert all(row["windows"] == 13 for row in first_changed["impact"])
+
+    # The flip: each column as before, the joint distribution not; the rule alerts on day two.
+    for day in flipped:
+        assert day["signals"]["multivariate"]["status"] == "drift"
+        assert day["signals"]["multivariate"]["error_ratio"] > 1.05
+        assert day["signals"]["impact"] == []
+    assert [d["decision"] for d in flipped] == ["none", "alert", "alert"]
+    assert any("joint-drift" in reason for reason in flipped[1]["reasons"])
+
+    # The incident: errors and latency up, SLOs below objective, both burn-rate rules firing.
+    quiet = [d["service_figures"] for d in stationary + flipped]
+    assert all(s["error_share"] < 0.005 and s["latency_p95"] < 250 for s in quiet)
+    assert all(s["slos"]["availability"]["window_good"] >= 0.995 for s in quiet)
+    (outage,) = [d["service_figures"] for d in incident]
+    assert outage["error_share"] > 0.03
+    assert outage["latency_p95"] > 2 * max(s["latency_p95"] for s in quiet)
+    before = run.days[7]["service_figures"]["slos"]
+    for slo in ("availability", "fast"):
+        assert outage["slos"][slo]["compliance"] < before[slo]["compliance"]
+        assert outage["slos"][slo]["budget_remaining"] < before[slo]["budget_remaining"] - 0.5
+    assert outage["slos"]["availability"]["compliance"] < 0.995
+    assert [d["decision"] for d in incident] == ["alert"]
+    with open_store(DriftwiseSettings().store_url)() as session:
+        verdicts = session.scalars(
+            select(PolicyEvaluation)
+            .where(PolicyEvaluation.rule.in_(["availability-burn", "fast-burn"]))
+            .order_by(PolicyEvaluation.window_start)
+        ).all()
+    for rule in ("availability-burn", "fast-burn"):
+        firing = [v.firing for v in verdicts if v.rule == rule]
+        assert firing == [d["world"] == "incident" for d in run.days]

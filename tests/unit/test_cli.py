@@ -136,7 +136,7 @@ def test_backfill_has_the_switches_of_its_form_and_dates_read_yyyy_mm_dd() -> No
 def test_the_demo_prints_reasons_as_text_with_their_severity(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from driftwise.cli import _print_demo
+    from driftwise.cli_demo import print_demo
     from driftwise.output import console
 
     day = {
@@ -148,12 +148,26 @@ def test_the_demo_prints_reasons_as_text_with_their_severity(tmp_path: Path) -> 
             "-0.01338 < margin 0.01, not better by the margin",
         ],
     }  # fmt: skip
+    incident = {
+        **day, "window": "2024-03-09", "world": "incident", "drift_share": 0.0,
+        "decision": "none", "reasons": [],
+        "signals": {"multivariate": {"value": 4.1, "error_ratio": 1.01, "status": "ok"}},
+        "service_figures": {
+            "error_share": 0.052, "latency_p95": 548.4,
+            "slos": {"availability": {"budget_remaining": -0.29}, "fast": {"budget_remaining": 0.78}},
+        },
+    }  # fmt: skip
     run = SimpleNamespace(
-        days=[day], world=SimpleNamespace(spec_path=tmp_path / "s.yaml"), store="sqlite://",
-        artifacts=tmp_path,
+        days=[incident, day], store="sqlite://", artifacts=tmp_path,
+        world=SimpleNamespace(
+            spec_path=tmp_path / "s.yaml", flip_days=range(0), incident_days=range(0, 1)
+        ),
     )  # fmt: skip
     with console.capture() as captured:
-        _print_demo(run)
+        print_demo(run)
     text = captured.get()
     assert "2024-03-12: [high] accuracy-drop: quality.accuracy is 0.69" in text
     assert "-0.01338 < margin 0.01" in text.replace("\n", " ")
+    incident_row = next(line for line in text.splitlines() if "5.2%" in line)
+    assert incident_row.split()[:2] == ["2024-03-09", "incident"]
+    assert incident_row.split()[-6:] == ["1.01x", "5.2%", "548", "-29%", "/", "78%"]
