@@ -33,7 +33,7 @@ from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.store.models import utcnow
 from monitoring_lib.store.repository import ensure_model
 from tasks import timeouts
-from tasks.retries import worth_retrying
+from tasks.retries import STORE_STEP
 from tasks.store import model_registry, store_sessions
 
 _LOG = logging.getLogger(__name__)
@@ -135,11 +135,7 @@ def score_task(spec: MonitorSpec, challenger: Any, holdout: Holdout) -> steps.Co
 
 @task(
     name="register challenger and gate",
-    cache_policy=NO_CACHE,
-    timeout_seconds=timeouts.QUICK,
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=worth_retrying,
+    **STORE_STEP,
 )
 def register_and_gate_task(
     spec: MonitorSpec,
@@ -160,11 +156,7 @@ def register_and_gate_task(
 
 @task(
     name="promote or keep the champion",
-    cache_policy=NO_CACHE,
-    timeout_seconds=timeouts.QUICK,
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=worth_retrying,
+    **STORE_STEP,
 )
 def promote_task(
     spec: MonitorSpec,
@@ -182,11 +174,7 @@ def promote_task(
 
 @task(
     name="close retraining",
-    cache_policy=NO_CACHE,
-    timeout_seconds=timeouts.QUICK,
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=worth_retrying,
+    **STORE_STEP,
 )
 def finish_retrain_task(
     action_id: int,
@@ -227,11 +215,7 @@ def mark_good_task(spec: MonitorSpec, now: datetime) -> int | None:
 
 @task(
     name="register the serving model",
-    cache_policy=NO_CACHE,
-    timeout_seconds=timeouts.QUICK,
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=worth_retrying,
+    **STORE_STEP,
 )
 def register_serving_model_task(spec: MonitorSpec, now: datetime) -> int | None:
     """At the model's first run, the model whose predictions are in the log becomes the
