@@ -11,12 +11,16 @@ driftwise's own verdict at the top (``report_page.set_verdict``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
+from evidently.metrics.column_statistics import ValueDriftCalculation
 from evidently.presets import DataDriftPreset
 
 from monitoring_lib.metrics.report_page import save_report
@@ -58,6 +62,30 @@ class EvidentlyOptions:
         )
 
 
+_UNRENDERED = threading.Lock()
+
+
+def _no_widget(*_: Any) -> list[Any]:
+    return []
+
+
+@contextmanager
+def value_drift_unrendered() -> Iterator[None]:
+    """Evidently 0.7's ``DataDriftPreset`` runs a ``ValueDrift`` metric per column, and each draws
+    a plotly figure (~0.1 s a column, a third of a 5,000-row report) that the preset's own
+    ``render`` then drops: the page shows the preset's dataset verdict and drift table. While a
+    report runs here, that figure is not drawn; the metrics' values and tests are still
+    computed, and the page's widgets are the same (``tests/unit/test_reports.py``). Reports in
+    concurrent threads take turns, so the original method is always restored."""
+    with _UNRENDERED:
+        original = ValueDriftCalculation._render
+        ValueDriftCalculation._render = _no_widget
+        try:
+            yield
+        finally:
+            ValueDriftCalculation._render = original
+
+
 def uniform_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     """At most ``size`` rows drawn uniformly without replacement (all rows if fewer)."""
     if len(frame) <= size:
@@ -94,10 +122,11 @@ def write_drift_report(
         numerical_columns=list(numerical), categorical_columns=list(categorical)
     )
     preset = (options or EvidentlyOptions()).preset(columns)
-    snapshot = Report([preset]).run(
-        Dataset.from_pandas(cur_sample, data_definition=definition),
-        Dataset.from_pandas(ref_sample, data_definition=definition),
-    )
+    with value_drift_unrendered():
+        snapshot = Report([preset]).run(
+            Dataset.from_pandas(cur_sample, data_definition=definition),
+            Dataset.from_pandas(ref_sample, data_definition=definition),
+        )
     sample = ReportSample(
         window_used=len(cur_sample),
         window_rows=max(window_rows or 0, len(current)),

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from evidently import DataDefinition, Dataset, Report
+from evidently.legacy.utils import NumpyEncoder
+from evidently.metrics.column_statistics import ValueDriftCalculation
 
-from monitoring_lib.metrics.report_page import set_verdict
-from monitoring_lib.metrics.reports import DEFAULT_SAMPLE_ROWS, write_drift_report
+from monitoring_lib.metrics.report_page import _dashboard_data, _widgets, set_verdict
+from monitoring_lib.metrics.reports import (
+    DEFAULT_SAMPLE_ROWS,
+    EvidentlyOptions,
+    _no_widget,
+    value_drift_unrendered,
+    write_drift_report,
+)
 from monitoring_lib.pages.html import text
 from monitoring_lib.pages.verdict import ReportSample, Verdict, banner
 from monitoring_lib.spec.report import ReportSettings
@@ -77,3 +88,31 @@ def test_report_sample_default_is_bounded() -> None:
     assert ReportSettings().sample_rows == DEFAULT_SAMPLE_ROWS == 5_000
     with pytest.raises(ValueError, match="greater than or equal"):
         ReportSettings(sample_rows=10)
+
+
+def _page_data(snapshot: object) -> str:
+    """The page's widgets and graphs, with Evidently's random ids taken out."""
+    dashboard, graphs = _dashboard_data(_widgets(snapshot))
+    encoded = json.dumps([dashboard, graphs], cls=NumpyEncoder, sort_keys=True)
+    return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "ID", encoded)
+
+
+def test_skipping_value_drift_figures_leaves_the_page_unchanged() -> None:
+    """The per-column figures the preset drops are not drawn; the page's widgets stay the same."""
+    reference, current = _frame(400, 0), _frame(300, 1)
+    definition = DataDefinition(numerical_columns=["x"], categorical_columns=["c"])
+
+    def run() -> object:
+        preset = EvidentlyOptions().preset(["x", "c"])
+        return Report([preset]).run(
+            Dataset.from_pandas(current, data_definition=definition),
+            Dataset.from_pandas(reference, data_definition=definition),
+        )
+
+    drawn = _page_data(run())
+    with value_drift_unrendered():
+        skipped = _page_data(run())
+    assert skipped == drawn
+    assert "Drift is detected for" in skipped
+    assert "DATA DISTRIBUTION" in skipped
+    assert ValueDriftCalculation._render is not _no_widget  # restored afterwards
