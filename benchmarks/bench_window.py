@@ -259,7 +259,9 @@ def _monitor_stage(args: argparse.Namespace) -> Callable[[], str]:
             "columns": {
                 "timestamp": "ts",
                 "id": "id",
-                "prediction": "score",
+                # the score is a probability: as a "prediction" every distinct value would be
+                # a class of its own to the confidence stage (100k class-share records)
+                "probability": "score",
                 "numerical": numerical,
                 "categorical": categorical,
             },

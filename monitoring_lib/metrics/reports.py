@@ -11,16 +11,13 @@ driftwise's own verdict at the top (``report_page.set_verdict``).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
-from evidently.metrics.column_statistics import ValueDriftCalculation
 from evidently.presets import DataDriftPreset
 
 from monitoring_lib.metrics.report_page import save_report
@@ -39,6 +36,17 @@ class ReportInfo:
     sample: ReportSample
 
 
+class DriftPanels(DataDriftPreset):  # type: ignore[misc]
+    """``DataDriftPreset`` as its page shows it: evidently 0.7's preset also runs a ``ValueDrift``
+    metric per column (a drift test and a plotly figure each, half of a 5,000-row report's time)
+    whose results its own ``render`` never shows: the page is the dataset verdict and the drift
+    table, computed by ``render``. Without those metrics the page's widgets are the same
+    (``tests/unit/test_reports.py``)."""
+
+    def generate_metrics(self, context: Any) -> list[Any]:
+        return []
+
+
 @dataclass(frozen=True)
 class EvidentlyOptions:
     """What Evidently's DataDriftPreset takes from the spec (None: Evidently's own default)."""
@@ -49,10 +57,11 @@ class EvidentlyOptions:
     per_column_method: Mapping[str, str] = field(default_factory=dict)
     per_column_threshold: Mapping[str, float] = field(default_factory=dict)
 
-    def preset(self, columns: list[str]) -> DataDriftPreset:
+    def preset(self, columns: list[str], page_only: bool = True) -> DataDriftPreset:
+        """The preset; ``page_only``: without the metrics its page does not show."""
         methods = {c: m for c, m in self.per_column_method.items() if c in columns}
         thresholds = {c: t for c, t in self.per_column_threshold.items() if c in columns}
-        return DataDriftPreset(
+        return (DriftPanels if page_only else DataDriftPreset)(
             columns=columns,
             drift_share=self.drift_share,
             method=self.method,
@@ -60,30 +69,6 @@ class EvidentlyOptions:
             per_column_method=methods or None,
             per_column_threshold=thresholds or None,
         )
-
-
-_UNRENDERED = threading.Lock()
-
-
-def _no_widget(*_: Any) -> list[Any]:
-    return []
-
-
-@contextmanager
-def value_drift_unrendered() -> Iterator[None]:
-    """Evidently 0.7's ``DataDriftPreset`` runs a ``ValueDrift`` metric per column, and each draws
-    a plotly figure (~0.1 s a column, a third of a 5,000-row report) that the preset's own
-    ``render`` then drops: the page shows the preset's dataset verdict and drift table. While a
-    report runs here, that figure is not drawn; the metrics' values and tests are still
-    computed, and the page's widgets are the same (``tests/unit/test_reports.py``). Reports in
-    concurrent threads take turns, so the original method is always restored."""
-    with _UNRENDERED:
-        original = ValueDriftCalculation._render
-        ValueDriftCalculation._render = _no_widget
-        try:
-            yield
-        finally:
-            ValueDriftCalculation._render = original
 
 
 def uniform_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
@@ -122,11 +107,10 @@ def write_drift_report(
         numerical_columns=list(numerical), categorical_columns=list(categorical)
     )
     preset = (options or EvidentlyOptions()).preset(columns)
-    with value_drift_unrendered():
-        snapshot = Report([preset]).run(
-            Dataset.from_pandas(cur_sample, data_definition=definition),
-            Dataset.from_pandas(ref_sample, data_definition=definition),
-        )
+    snapshot = Report([preset]).run(
+        Dataset.from_pandas(cur_sample, data_definition=definition),
+        Dataset.from_pandas(ref_sample, data_definition=definition),
+    )
     sample = ReportSample(
         window_used=len(cur_sample),
         window_rows=max(window_rows or 0, len(current)),
