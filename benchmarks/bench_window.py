@@ -259,11 +259,14 @@ def _monitor_stage(args: argparse.Namespace) -> Callable[[], str]:
             "columns": {
                 "timestamp": "ts",
                 "id": "id",
-                "prediction": "score",
+                # the score is a probability: as a "prediction" every distinct value would be
+                # a class of its own to the confidence stage (100k class-share records)
+                "probability": "score",
                 "numerical": numerical,
                 "categorical": categorical,
             },
             "memory": {"chunk_rows": args.chunk_rows, "budget_mb": args.budget_mb},
+            **({"report": {"sample_rows": args.report_rows}} if args.report_rows else {}),
         },
         base_dir=Path(args.workdir),
     )
@@ -400,7 +403,7 @@ def _ratios(results: dict[str, dict[str, object]]) -> list[str]:
     if "wall" not in evidently:
         return ["Evidently did not run at this size: no ratio."]
     lines = []
-    for stage in ("drift streamed", "drift in memory"):
+    for stage in ("drift streamed", "drift in memory", "monitor run"):
         ours = results.get(stage, {})
         if "wall" in ours:
             time_ratio = float(evidently["wall"]) / float(ours["wall"])  # type: ignore[arg-type]
@@ -442,6 +445,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--budget-mb", type=float, default=512, help="drift streamed's memory budget"
+    )
+    parser.add_argument(
+        "--report-rows", type=int, help="monitor run's report.sample_rows (default: the spec's)"
     )
     parser.add_argument("--workdir", type=Path, help="keep the generated parquet files here")
     parser.add_argument(

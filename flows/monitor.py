@@ -229,7 +229,7 @@ def _monitor_window(
     if params.write_history:
         history_page_task(spec, settings.artifacts)
     if evaluation.report_path:
-        report_verdict_task(spec, summary, evaluation.report_path)
+        report_verdict_task(spec, summary, evaluation.report_path, evaluation.report_sample)
     publish_artifacts_task(summary, quote(records), outcome.baseline)
     label_this_run(
         tags=[status_tag(summary.status)], name=f"{spec.name} {window.label} {summary.status}"

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from monitoring_lib.pages.timeseries import PAGE_NAME
 from monitoring_lib.pages.urls import page_url
+from monitoring_lib.pages.verdict import ReportSample
 from monitoring_lib.pipeline.history import history_path, write_history_page
 from monitoring_lib.pipeline.report import add_verdict
 from monitoring_lib.pipeline.summary import WindowSummary
@@ -38,6 +39,9 @@ def history_page_task(spec: MonitorSpec, artifacts: Path) -> Path:
 
 
 @task(name="add verdict to report", cache_policy=NO_CACHE)
-def report_verdict_task(spec: MonitorSpec, summary: WindowSummary, report: Path) -> bool:
+def report_verdict_task(
+    spec: MonitorSpec, summary: WindowSummary, report: Path, sample: ReportSample | None = None
+) -> bool:
     """driftwise's status, drift share and the rules that fired, at the top of the report."""
-    return add_verdict(report, spec, summary, links=[("history of this model", PAGE_NAME)])
+    links = [("history of this model", PAGE_NAME)]
+    return add_verdict(report, spec, summary, links=links, sample=sample)

@@ -78,8 +78,10 @@ _STYLE = """
 """
 
 
-def report_page(snapshot: Any, title: str) -> str:
-    """The page of an Evidently snapshot, its bundle and font linked from ``_evidently/``."""
+def report_page(snapshot: Any, title: str, note: str = "") -> str:
+    """The page of an Evidently snapshot, its bundle and font linked from ``_evidently/``;
+    ``note`` (plain text, e.g. how many rows the panels show) stays in the placeholder until the
+    run's verdict replaces it."""
     dashboard, graphs = _dashboard_data(_widgets(snapshot))
     assets = f"{ASSET_FOLDER}/"
     return f"""<!DOCTYPE html>
@@ -96,7 +98,7 @@ var driftwise_graphs = {script_json(graphs, encoder=NumpyEncoder, allow_nan=True
 </head>
 <body>
 <div id="driftwise-verdict">{MARKER}<p>driftwise's verdict on this window is added when
-its run has evaluated the policy.</p></div>
+its run has evaluated the policy.</p><p>{text(note)}</p></div>
 <div id="driftwise-report"></div>
 <script>var global = globalThis</script>
 <script src="{assets}{LIBRARY}"></script>
@@ -109,10 +111,10 @@ window.drawDashboard(driftwise_dashboard, new Map(Object.entries(driftwise_graph
 """
 
 
-def save_report(snapshot: Any, path: Path, title: str) -> Path:
+def save_report(snapshot: Any, path: Path, title: str, note: str = "") -> Path:
     """Write the page and make sure its assets are beside it."""
     ensure_assets(path.parent)
-    return write_atomically(path, report_page(snapshot, title))
+    return write_atomically(path, report_page(snapshot, title, note))
 
 
 def set_verdict(path: Path, banner: str) -> bool:

@@ -17,6 +17,30 @@ MARKER = "<!-- driftwise:verdict -->"
 
 
 @dataclass(frozen=True)
+class ReportSample:
+    """How many rows of each side Evidently's panels were drawn from, out of how many."""
+
+    window_used: int
+    window_rows: int
+    reference_used: int
+    reference_rows: int
+
+    def sentence(self) -> str:
+        """'Evidently's panels below show a seeded uniform sample of 5,000 of the window's
+        100,000 rows and 5,000 of the reference's 80,000; driftwise's verdict is on all rows.'"""
+        if self.window_used >= self.window_rows and self.reference_used >= self.reference_rows:
+            return (
+                f"Evidently's panels below show all {self.window_rows:,} rows of the window and "
+                f"all {self.reference_rows:,} of the reference."
+            )
+        return (
+            f"Evidently's panels below show a seeded uniform sample of {self.window_used:,} of "
+            f"the window's {self.window_rows:,} rows and {self.reference_used:,} of the "
+            f"reference's {self.reference_rows:,}; driftwise's verdict is on all rows."
+        )
+
+
+@dataclass(frozen=True)
 class Verdict:
     """What the banner shows; plain values, so any caller can fill it."""
 
@@ -30,7 +54,8 @@ class Verdict:
     failed_checks: Sequence[str] = ()
     drift_mode: str = "calibrated"
     evidently_drift_share: float | None = None
-    sample_rows: int | None = None
+    sample: ReportSample | None = None
+    """The rows the report's panels show (None: not known, e.g. a report written earlier)."""
     links: Sequence[tuple[str, str]] = field(default_factory=tuple)
     """(text, href) pairs, e.g. the model's time-series page."""
 
@@ -72,10 +97,10 @@ def banner(verdict: Verdict) -> str:
             f"Evidently's dataset verdict below counts drift at a share of "
             f"{verdict.evidently_drift_share:g} of the columns"
         )
-    if verdict.sample_rows:
-        evidently.append(f"on a uniform sample of up to {verdict.sample_rows:,} rows a side")
     note = " ".join(evidently)
     mode = _MODES.get(verdict.drift_mode, "")
+    if verdict.sample is not None:
+        lines.append(f"<p>{text(verdict.sample.sentence())}</p>")
     lines.append(f"<p><small>{text(note + ('. ' if note else '') + mode)}</small></p>")
     if verdict.links:
         anchors = (f'<a href="{text(href)}">{text(label)}</a>' for label, href in verdict.links)

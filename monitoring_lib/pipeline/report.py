@@ -7,7 +7,7 @@ from pathlib import Path
 
 from monitoring_lib.metrics.report_page import set_verdict
 from monitoring_lib.metrics.reports import EvidentlyOptions
-from monitoring_lib.pages.verdict import Verdict, banner
+from monitoring_lib.pages.verdict import ReportSample, Verdict, banner
 from monitoring_lib.pipeline.summary import WindowSummary
 from monitoring_lib.records import Metric
 from monitoring_lib.spec.monitor import MonitorSpec
@@ -47,9 +47,14 @@ def evidently_options(spec: MonitorSpec) -> EvidentlyOptions:
 
 
 def add_verdict(
-    path: Path, spec: MonitorSpec, summary: WindowSummary, links: Sequence[tuple[str, str]] = ()
+    path: Path,
+    spec: MonitorSpec,
+    summary: WindowSummary,
+    links: Sequence[tuple[str, str]] = (),
+    sample: ReportSample | None = None,
 ) -> bool:
-    """Put driftwise's status, drift share and the rules that fired at the top of the report."""
+    """Put driftwise's status, drift share and the rules that fired at the top of the report,
+    and how many rows of how many its panels show."""
     verdict = Verdict(
         model=summary.model,
         window=summary.window,
@@ -61,7 +66,7 @@ def add_verdict(
         failed_checks=summary.failed_checks,
         drift_mode=spec.drift.mode,
         evidently_drift_share=evidently_drift_share(spec),
-        sample_rows=spec.drift.report_sample_size,
+        sample=sample,
         links=links,
     )
     return set_verdict(path, banner(verdict))

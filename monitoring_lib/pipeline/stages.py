@@ -24,6 +24,7 @@ from monitoring_lib.metrics import data_quality, reports, schema
 from monitoring_lib.metrics.profiling import DatasetProfileView
 from monitoring_lib.metrics.profiling import summary as profile_summary
 from monitoring_lib.metrics.quality.counts import QualityCounts
+from monitoring_lib.pages.verdict import ReportSample
 from monitoring_lib.pipeline.quality import (
     QualityOutcome,
     estimated_quality,
@@ -60,6 +61,8 @@ class WindowEvaluation:
     timings: dict[str, float] = field(default_factory=dict)
     quality_counts: dict[str, QualityCounts] = field(default_factory=dict)
     """The window's quality counts by kind (realised, expected): the store keeps them."""
+    report_sample: ReportSample | None = None
+    """How many rows of how many the HTML report shows (None: no report)."""
 
     def by_key(self) -> dict[tuple[str, str, str], MetricRecord]:
         return {r.key: r for r in self.records}
@@ -216,22 +219,24 @@ def run_stages(
         records += clock.run(name, partial(stage, spec, gathered))
     quality = clock.run("quality", partial(quality_outcome, spec, gathered))
     records += quality.records
-    written, report_rows = None, None
+    info = None
     if report_path is not None and gathered.rows:
-        settings = spec.drift
-        info = clock.run(
-            "report",
-            lambda: reports.write_drift_report(
-                gathered.reference_frame, gathered.report_frame,
-                numerical=spec.columns.numerical, categorical=spec.columns.categorical,
-                path=report_path, sample_size=settings.report_sample_size, seed=settings.seed,
-                options=evidently_options(spec), title=f"{spec.name} {report_path.stem}",
-            ),
-        )  # fmt: skip
-        written, report_rows = info.path, info.current_rows_used
+        info = clock.run("report", partial(write_report, spec, gathered, report_path))
     return WindowEvaluation(
-        records, gathered.rows, gathered.profile_path, written, report_rows, gathered.reference,
-        clock.timings, quality.counts,
+        records, gathered.rows, gathered.profile_path, info.path if info else None,
+        info.current_rows_used if info else None, gathered.reference, clock.timings,
+        quality.counts, info.sample if info else None,
+    )  # fmt: skip
+
+
+def write_report(spec: MonitorSpec, gathered: Gathered, path: Path) -> reports.ReportInfo:
+    """Evidently's page on ``report.sample_rows`` rows a side, stating the sides' whole counts."""
+    return reports.write_drift_report(
+        gathered.reference_frame, gathered.report_frame,
+        numerical=spec.columns.numerical, categorical=spec.columns.categorical,
+        path=path, sample_size=spec.report.sample_rows, seed=spec.drift.seed,
+        options=evidently_options(spec), title=f"{spec.name} {path.stem}",
+        window_rows=gathered.rows, reference_rows=gathered.reference.row_count,
     )  # fmt: skip
 
 

@@ -54,7 +54,9 @@ class DriftSettings(Strict):
     max_segment_values: int = Field(50, ge=1)
     """Most frequent values per segment column that are tested."""
     report_sample_size: int = Field(50_000, ge=100)
-    """Rows per side the Evidently HTML report samples (it is slow on full windows)."""
+    """Rows per side a window read in chunks keeps as a uniform sample (the schema check, the
+    multivariate and confidence signals read it; the HTML report draws ``report.sample_rows``
+    of them)."""
 
     def method_for(self, column: str) -> str:
         """The configured method name of ``column``."""

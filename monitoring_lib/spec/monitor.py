@@ -29,6 +29,7 @@ from monitoring_lib.spec.base import Strict, Task
 from monitoring_lib.spec.columns import ColumnsSpec
 from monitoring_lib.spec.drift import DriftSettings
 from monitoring_lib.spec.policy import PolicySpec
+from monitoring_lib.spec.report import ReportSettings
 from monitoring_lib.spec.service import ServiceSpec, service_problems
 from monitoring_lib.spec.signals import ConfidenceSettings, ImpactSettings, MultivariateSettings
 from monitoring_lib.spec.sources import FileSource, SourcesSpec, SqlSource
@@ -74,6 +75,8 @@ class MonitorSpec(Strict):
     """Which predictions count as low-confidence."""
     impact: ImpactSettings = ImpactSettings()
     """Which drifted columns moved with quality over the stored history."""
+    report: ReportSettings = ReportSettings()
+    """The rows Evidently's HTML report is drawn from (a sample; verdicts use every row)."""
     base_dir: Path = Path(".")
     """Folder that relative source paths resolve against (set by load_spec)."""
 

@@ -76,6 +76,9 @@ def awkward_frame(rows: int, seed: int) -> pd.DataFrame:
             "all_none": pd.Series([None] * rows, dtype=object),
             "category": pd.Categorical(sample(rng, ["a", "b", "c"], rows)),
             "when": pd.to_datetime(rng.integers(0, 10**9, rows), unit="s"),
+            "when_utc": pd.to_datetime(
+                np.where(missing, None, rng.integers(0, 10**9, rows) * 10**9), utc=True
+            ),
         }
     )
 
@@ -123,6 +126,9 @@ EDGE_SERIES = {
     "objects no text": pd.Series([b"x", {"k": 1}, (1, 2)], dtype=object),
     "huge uint64": pd.Series([2**63 + 5, 1], dtype=np.uint64),
     "string dtype all NA": pd.Series([None, None], dtype="string"),
+    "empty datetime": pd.Series([], dtype="datetime64[ns]"),
+    "all NaT": pd.Series([pd.NaT, pd.NaT], dtype="datetime64[ns, UTC]"),
+    "datetime with NaT": pd.Series([pd.Timestamp("2024-05-01", tz="UTC"), pd.NaT]),
 }
 
 
