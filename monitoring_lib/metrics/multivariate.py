@@ -88,16 +88,26 @@ class ReconstructionModel:
         return np.hstack(parts) if parts else np.zeros((len(frame), 0))
 
     def errors(self, frame: pd.DataFrame) -> FloatArray:
-        """Each row's distance to the reference's principal subspace."""
+        """Each row's distance to the reference's principal subspace: with orthonormal
+        components, |x|^2 - |projection|^2, one product instead of projecting and rebuilding."""
         centred = self.encode(frame) - self.mean
-        rebuilt = (centred @ self.components.T) @ self.components
-        return np.asarray(np.sqrt(((centred - rebuilt) ** 2).sum(axis=1)), dtype=np.float64)
+        projected = centred @ self.components.T
+        squared = np.einsum("ij,ij->i", centred, centred) - np.einsum(
+            "ij,ij->i", projected, projected
+        )
+        return np.asarray(np.sqrt(np.maximum(squared, 0.0)), dtype=np.float64)
 
 
 def _onehot(series: pd.Series, kept: Sequence[str]) -> FloatArray:
-    text = series.astype("string").fillna("\x00missing").to_numpy(dtype=object)
-    matches = text[:, None] == np.asarray(kept, dtype=object)[None, :]
-    return np.asarray(matches, dtype=np.float64)
+    """One column per kept value (values outside ``kept`` are all zeros), by hashed codes: a
+    comparison of every row with every kept value as Python objects took most of the stage on
+    million-row windows."""
+    text = series.astype("string").fillna("\x00missing")
+    codes = pd.Categorical(text, categories=list(kept)).codes
+    encoded = np.zeros((len(series), len(kept)), dtype=np.float64)
+    present = np.flatnonzero(codes >= 0)
+    encoded[present, codes[present]] = 1.0
+    return encoded
 
 
 def _scale(values: FloatArray) -> FloatArray:

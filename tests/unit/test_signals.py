@@ -268,3 +268,20 @@ def test_the_summary_shows_the_signals_and_ranks_drifted_columns_by_impact() -> 
     assert "**(drift)**" in text
     assert "low-confidence predictions: 0.100 of rows (reference 0.050)" in text
     assert text.index("| `income` | 0.70 | 20 |") < text.index("| `age` | 0.20 | 20 |")
+
+
+@pytest.mark.parametrize(
+    "series",
+    [
+        pd.Series(["a", "b", None, "zz", "a", "c"], dtype=object),
+        pd.Series([1, 2, 3, 2, 7]),
+        pd.Series(pd.Categorical(["b", None, "a", "q"])),
+        pd.Series([], dtype=object),
+    ],
+)
+def test_one_hot_rows_mark_exactly_their_kept_value(series: pd.Series) -> None:
+    kept = ["a", "b", "2", "\x00missing"]
+    encoded = multivariate._onehot(series, kept)
+    text = ["\x00missing" if pd.isna(v) else str(v) for v in series]
+    expected = np.array([[float(value == k) for k in kept] for value in text]).reshape(-1, 4)
+    np.testing.assert_array_equal(encoded, expected)
