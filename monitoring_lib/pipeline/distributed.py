@@ -119,9 +119,12 @@ def cluster_profile_pass(client: Client, window: Window, as_of: datetime | None)
             client.map(part_rows, *_each(spec, window, len(parts)), parts, pure=False)
         )
         offsets = [sum(sizes[:i]) for i in range(len(parts))]
+        busy = [i for i, size in enumerate(sizes) if size]  # a part with no row adds nothing
+        if not busy:  # an empty window: the local pass reads nothing and types the empty sample
+            return profile_pass(spec, read, workers, counts)
         futures = client.map(
-            profile_part, *_each(spec, window, len(parts)), parts, [as_of] * len(parts),
-            offsets, pure=False,
+            profile_part, *_each(spec, window, len(busy)), [parts[i] for i in busy],
+            [as_of] * len(busy), [offsets[i] for i in busy], pure=False,
         )  # fmt: skip
         return merge_parts(client.gather(futures), counts, header)  # type: ignore[no-untyped-call]
 
