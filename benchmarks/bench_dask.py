@@ -18,14 +18,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow.parquet as pq
-from bench_window import DAY, REFERENCE, WINDOW, column_names, data_path, write_side
-
-if TYPE_CHECKING:
-    from monitoring_lib.spec.monitor import MonitorSpec
+from bench_window import DAY, REFERENCE, WINDOW, bench_spec, data_path, write_side
 
 
 def _peak_mb() -> float:
@@ -47,32 +43,6 @@ def write_data(args: argparse.Namespace) -> None:
     data_path(args.workdir, WINDOW).unlink()
 
 
-def _spec(args: argparse.Namespace) -> MonitorSpec:
-    from monitoring_lib.spec.monitor import parse_spec
-
-    numerical, categorical = column_names(args.cols)
-    return parse_spec(
-        {
-            "name": "bench",
-            "task": "binary",
-            "window": {"length": "1d", "timezone": "UTC"},
-            "sources": {
-                "predictions": {"path": "window/*.parquet"},
-                "reference": {"path": "reference.parquet"},
-            },
-            "columns": {
-                "timestamp": "ts",
-                "id": "id",
-                "prediction": "score",
-                "numerical": numerical,
-                "categorical": categorical,
-            },
-            "memory": {"max_cells_in_memory": 1, "chunk_rows": args.chunk_rows},
-        },
-        base_dir=Path(args.workdir),
-    )
-
-
 def run_side(args: argparse.Namespace) -> dict[str, object]:
     """One side in this process: the window's evaluation, timed; the processes' peaks."""
     from monitoring_lib.pipeline.distributed import dask_client, evaluate_window_on_cluster
@@ -80,7 +50,10 @@ def run_side(args: argparse.Namespace) -> dict[str, object]:
     from monitoring_lib.spec.window import ComputeSpec
     from monitoring_lib.windows import window_starting_on
 
-    spec, artifacts = _spec(args), Path(args.workdir) / f"artifacts-{args.side}"
+    spec = bench_spec(
+        args, "window/*.parquet", {"max_cells_in_memory": 1, "chunk_rows": args.chunk_rows}
+    )
+    artifacts = Path(args.workdir) / f"artifacts-{args.side}"
     window = window_starting_on(DAY, pd.Timedelta(days=1).to_pytimedelta(), "UTC")
     result: dict[str, object] = {"base_mb": _peak_mb()}
     if args.side == "local":
