@@ -24,12 +24,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from bench_profiling import TreePeak, chunk_sizes
 
 from monitoring_lib.records import Metric, MetricRecord, MetricStatus
+
+if TYPE_CHECKING:
+    from monitoring_lib.spec.monitor import MonitorSpec
 
 MB = 1024 * 1024
 CARDINALITIES = (5, 12, 30, 60, 150)
@@ -239,21 +243,21 @@ def _streamed_stage(args: argparse.Namespace) -> tuple[Callable[[], str], Parque
     return run, window
 
 
-def _monitor_stage(args: argparse.Namespace) -> Callable[[], str]:
-    """A whole monitor run's evaluation of the window, as the flow makes it above the spec's
-    ``memory.max_cells_in_memory``: profiles, checks, drift, HTML report (no store, no labels)."""
-    from monitoring_lib.pipeline.streamed import evaluate_window_streamed
+def bench_spec(
+    args: argparse.Namespace, predictions: str, memory: dict[str, object]
+) -> MonitorSpec:
+    """The benchmark's monitor spec over the generated files (``predictions``: their path)."""
     from monitoring_lib.spec.monitor import parse_spec
-    from monitoring_lib.windows import window_starting_on
 
     numerical, categorical = column_names(args.cols)
-    spec = parse_spec(
+    report_rows = getattr(args, "report_rows", None)
+    return parse_spec(
         {
             "name": "bench",
             "task": "binary",
             "window": {"length": "1d", "timezone": "UTC"},
             "sources": {
-                "predictions": {"path": "window.parquet"},
+                "predictions": {"path": predictions},
                 "reference": {"path": "reference.parquet"},
             },
             "columns": {
@@ -265,10 +269,21 @@ def _monitor_stage(args: argparse.Namespace) -> Callable[[], str]:
                 "numerical": numerical,
                 "categorical": categorical,
             },
-            "memory": {"chunk_rows": args.chunk_rows, "budget_mb": args.budget_mb},
-            **({"report": {"sample_rows": args.report_rows}} if args.report_rows else {}),
+            "memory": memory,
+            **({"report": {"sample_rows": report_rows}} if report_rows else {}),
         },
         base_dir=Path(args.workdir),
+    )
+
+
+def _monitor_stage(args: argparse.Namespace) -> Callable[[], str]:
+    """A whole monitor run's evaluation of the window, as the flow makes it above the spec's
+    ``memory.max_cells_in_memory``: profiles, checks, drift, HTML report (no store, no labels)."""
+    from monitoring_lib.pipeline.streamed import evaluate_window_streamed
+    from monitoring_lib.windows import window_starting_on
+
+    spec = bench_spec(
+        args, "window.parquet", {"chunk_rows": args.chunk_rows, "budget_mb": args.budget_mb}
     )
     window = window_starting_on(DAY, pd.Timedelta(days=1).to_pytimedelta(), "UTC")
 

@@ -15,6 +15,7 @@ from flows.form import optional_in_form
 from flows.retrain import RetrainParams, retrain_model
 from flows.rollback import RollbackParams, rollback_model
 from monitoring_lib.observability.logs import configure_logging, log_context
+from monitoring_lib.pipeline.distributed import effective_compute
 from monitoring_lib.pipeline.streamed import needs_streaming
 from monitoring_lib.pipeline.summary import summarize
 from monitoring_lib.policy.followup import FollowUp, follow_up, held_back
@@ -29,6 +30,7 @@ from tasks.artifacts import degraded_state, publish_artifacts_task
 from tasks.monitoring import (
     count_rows_task,
     deliver_alerts_task,
+    evaluate_window_on_cluster_task,
     evaluate_window_streamed_task,
     evaluate_window_task,
     fill_rollups_task,
@@ -173,7 +175,12 @@ def _monitor_window(
         since = window.start - timedelta(days=params.relabel_days)
         refresh_labels_task(spec, params.labels_as_of, since)
     window_rows, reference_rows = count_rows_task(spec, window)
-    if needs_streaming(spec, window_rows, reference_rows):
+    compute = effective_compute(spec, settings)
+    if compute.mode != "local":  # asked for a cluster: the window is streamed through it
+        evaluation = evaluate_window_on_cluster_task(
+            spec, window, params.labels_as_of, settings.artifacts, params.write_report, compute
+        )
+    elif needs_streaming(spec, window_rows, reference_rows):
         evaluation = evaluate_window_streamed_task(
             spec, window, params.labels_as_of, settings.artifacts, params.write_report
         )

@@ -125,6 +125,19 @@ class DriftwiseSettings(BaseSettings):
         ),
     )
     log_json: bool = Field(default=False, description="Emit JSON log lines instead of plain text.")
+    dask_address: str | None = Field(
+        default=None,
+        description=(
+            "Dask scheduler (tcp://host:8786) that profiles every streamed window, whatever the "
+            "spec's `compute` says; its workers need driftwise installed and the sources' paths."
+        ),
+    )
+    dask_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Worker processes of a local Dask cluster started for the run (no address).",
+    )
     profile_workers: int = Field(
         default_factory=_default_profile_workers,
         ge=1,

@@ -17,6 +17,7 @@ from monitoring_lib.alerts.outbox import DeliveryReport, deliver_pending
 from monitoring_lib.io.loading import WindowData, load_reference, load_window
 from monitoring_lib.observability.prometheus import push_after_run
 from monitoring_lib.pipeline.alerting import queue_critical_notice
+from monitoring_lib.pipeline.distributed import dask_client, evaluate_window_on_cluster
 from monitoring_lib.pipeline.evaluate import evaluate_window
 from monitoring_lib.pipeline.late_labels import refresh_labels
 from monitoring_lib.pipeline.persist import WindowOutcome, persist_window
@@ -25,6 +26,7 @@ from monitoring_lib.pipeline.stages import WindowEvaluation
 from monitoring_lib.pipeline.streamed import evaluate_window_streamed, rows_to_evaluate
 from monitoring_lib.settings import DriftwiseSettings
 from monitoring_lib.spec.monitor import MonitorSpec
+from monitoring_lib.spec.window import ComputeSpec
 from monitoring_lib.store.engine import open_store
 from monitoring_lib.store.repository import RunInfo, completed_windows, ensure_model
 from monitoring_lib.windows import Window
@@ -92,6 +94,29 @@ def evaluate_window_streamed_task(
         spec, window, artifacts=artifacts, as_of=as_of, write_report=write_report,
         profile_workers=DriftwiseSettings().profile_workers,
     )  # fmt: skip
+    get_run_logger().info("stage timings (s): %s", evaluation.timings)
+    return evaluation
+
+
+@task(
+    name="profile on Dask, check, drift, quality",
+    cache_policy=NO_CACHE,
+    timeout_seconds=timeouts.STEP,
+)
+def evaluate_window_on_cluster_task(
+    spec: MonitorSpec,
+    window: Window,
+    as_of: datetime | None,
+    artifacts: Path,
+    write_report: bool,
+    compute: ComputeSpec,
+) -> WindowEvaluation:
+    """The streamed stages with the window's profiling pass on the Dask workers; nothing is
+    stored here, so a worker lost mid-window leaves nothing behind (persist comes after)."""
+    with dask_client(compute) as client:
+        evaluation = evaluate_window_on_cluster(
+            spec, window, client, artifacts=artifacts, as_of=as_of, write_report=write_report
+        )
     get_run_logger().info("stage timings (s): %s", evaluation.timings)
     return evaluation
 

@@ -67,6 +67,14 @@ class ServiceCounts:
             self.add(chunk, columns, service)
             yield chunk
 
+    def merge(self, other: ServiceCounts) -> None:
+        """Add the counts of other rows (another part of the window)."""
+        self.status_rows += other.status_rows
+        self.errors += other.errors
+        self.latency_rows += other.latency_rows
+        for bound, rows in other.faster.items():
+            self.faster[bound] = self.faster.get(bound, 0) + rows
+
     def good_and_total(self, slo: SloSpec) -> tuple[int, int]:
         if slo.latency_below_ms is not None:
             return self.faster.get(slo.latency_below_ms, 0), self.latency_rows

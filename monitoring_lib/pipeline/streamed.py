@@ -10,9 +10,10 @@ and quality exactly, profiles within sketch error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -77,15 +78,28 @@ def needs_streaming(spec: MonitorSpec, window_rows: int, reference_rows: int) ->
 
 class UniformSample:
     """A uniform sample without replacement of rows seen chunk by chunk: the ``size`` rows with
-    the smallest random keys. Only rows whose key beats the current cut are copied."""
+    the smallest random keys. Only rows whose key beats the current cut are copied.
 
-    def __init__(self, size: int, seed: int) -> None:
-        self.size, self.rng = size, np.random.default_rng(seed)
+    ``offset`` starts the key stream at that row, so the parts of a window sampled apart (each
+    from its first row's offset) and then merged in order keep the rows one pass would keep.
+    """
+
+    def __init__(self, size: int, seed: int, offset: int = 0) -> None:
+        bits = np.random.PCG64(seed)  # what default_rng(seed) draws from: one output a key
+        bits.advance(offset)
+        self.size, self.rng = size, np.random.Generator(bits)
         self.frame: pd.DataFrame | None = None
         self.keys = np.empty(0)
 
     def add(self, chunk: pd.DataFrame) -> None:
-        keys = self.rng.random(len(chunk))
+        self.add_keyed(chunk, self.rng.random(len(chunk)))
+
+    def merge(self, later: UniformSample) -> None:
+        """Take in the sample of the rows that follow this one's."""
+        if later.frame is not None:
+            self.add_keyed(later.frame, later.keys)
+
+    def add_keyed(self, chunk: pd.DataFrame, keys: np.ndarray) -> None:
         if self.frame is not None and len(self.frame) >= self.size:
             beats = keys < self.keys.max()
             chunk, keys = chunk.loc[beats], keys[beats]
@@ -105,7 +119,7 @@ class UniformSample:
         return self.frame
 
 
-def _reader(
+def window_reader(
     spec: MonitorSpec,
     window: Window | None,
     labels: pd.DataFrame | None,
@@ -137,15 +151,13 @@ def _reader(
     return read
 
 
-def _window_labels(
-    spec: MonitorSpec, window: Window, as_of: datetime | None
-) -> pd.DataFrame | None:
+def window_labels(spec: MonitorSpec, window: Window, as_of: datetime | None) -> pd.DataFrame | None:
     if spec.sources.labels is None or spec.columns.target is None:
         return None
     id_column = spec.columns.id
     ids = [
         chunk[id_column]
-        for chunk in _reader(spec, window, None)([id_column])
+        for chunk in window_reader(spec, window, None)([id_column])
         if id_column in chunk.columns
     ]
     return load_labels(spec, pd.concat(ids) if ids else pd.Series(dtype="object"), as_of)
@@ -168,7 +180,8 @@ class GroupedRead:
     """Reads column groups one after another, keeping what the run needs besides the chunks.
 
     Every group is read in the same chunks, so one seed picks the same rows of each group: the
-    per-group samples line up into one sample of whole rows.
+    per-group samples line up into one sample of whole rows. ``offset`` is the row the read
+    starts at within the window (a part of it read elsewhere, see ``merged``).
     """
 
     def __init__(
@@ -178,17 +191,18 @@ class GroupedRead:
         sample_size: int,
         seed: int,
         keep: Sequence[str] = (),
+        offset: int = 0,
     ) -> None:
         self.read, self.groups, self.keep = read, groups, list(keep)
-        self.sample_size, self.seed = sample_size, seed
+        self.sample_size, self.seed, self.offset = sample_size, seed, offset
         self.rows: list[int] = []
-        self.samples: list[pd.DataFrame] = []
+        self.sampled: list[UniformSample] = []
         self.kept: list[pd.DataFrame] = []
         self.seen: dict[str, None] = {}
 
     def chunks(self) -> Iterator[pd.DataFrame]:
         for group in self.groups:
-            sample, rows, kept = UniformSample(self.sample_size, self.seed), 0, []
+            sample, rows, kept = UniformSample(self.sample_size, self.seed, self.offset), 0, []
             wanted = [c for c in self.keep if c in group]
             for chunk in self.read(group):
                 rows += len(chunk)
@@ -199,9 +213,26 @@ class GroupedRead:
                     kept.append(chunk[[c for c in wanted if c in chunk.columns]])
                 yield chunk
             self.rows.append(rows)
-            self.samples.append(sample.result(group))
+            self.sampled.append(sample)
             if kept:
                 self.kept.append(pd.concat(kept, ignore_index=True))
+
+    @staticmethod
+    def merged(parts: Sequence[GroupedRead]) -> GroupedRead:
+        """The passes over consecutive parts of a window as one pass over the whole window."""
+        first = parts[0]
+        whole = GroupedRead(no_read, first.groups, first.sample_size, first.seed, first.keep)
+        for index in range(len(first.groups)):
+            sample = UniformSample(first.sample_size, first.seed)
+            for part in parts:
+                sample.merge(part.sampled[index])
+            whole.sampled.append(sample)
+            whole.rows.append(sum(part.rows[index] for part in parts))
+        kept = [part.kept_columns() for part in parts if part.kept]
+        whole.kept = [pd.concat(kept, ignore_index=True)] if kept else []
+        for part in parts:
+            whole.seen.update(part.seen)
+        return whole
 
     @property
     def row_count(self) -> int:
@@ -212,26 +243,46 @@ class GroupedRead:
         return self.rows[0] if self.rows else 0
 
     def sample(self) -> pd.DataFrame:
-        return pd.concat(self.samples, axis=1) if self.samples else pd.DataFrame()
+        frames = [s.result(g) for s, g in zip(self.sampled, self.groups, strict=False)]
+        return pd.concat(frames, axis=1) if frames else pd.DataFrame()
 
     def kept_columns(self) -> pd.DataFrame:
         return pd.concat(self.kept, axis=1) if self.kept else pd.DataFrame()
+
+
+def no_read(names: Sequence[str]) -> Iterator[pd.DataFrame]:
+    return iter(())
 
 
 def _groups(spec: MonitorSpec, names: Sequence[str]) -> list[list[str]]:
     return column_groups(names, spec.memory.chunk_rows, spec.memory.budget_mb)
 
 
-def _profile_window(
-    spec: MonitorSpec, read: ColumnReader, wanted: list[str], workers: int, counts: ServiceCounts
+def profile_pass(
+    spec: MonitorSpec,
+    read: ColumnReader,
+    workers: int,
+    counts: ServiceCounts,
+    header: dict[str, str] | None = None,
+    offset: int = 0,
 ) -> tuple[profiling.DatasetProfileView, GroupedRead]:
-    """Profile the window in one pass that also samples it, keeps the quality columns and
-    counts service health (``counts``)."""
+    """Profile the window (or its part from row ``offset`` on) in one pass that also samples
+    it, keeps the quality columns and counts service health (``counts``). ``header`` is filled
+    by ``read`` itself here; a pass that reads elsewhere fills it with what it saw."""
     seed, size = spec.drift.seed + 1, spec.drift.report_sample_size
-    passes = GroupedRead(read, _groups(spec, wanted), size, seed, quality_columns(spec))
+    groups = _groups(spec, expected_columns(spec))
+    passes = GroupedRead(read, groups, size, seed, quality_columns(spec), offset)
     chunks = counts.tap(passes.chunks(), spec.columns, spec.service)
     lean = numeric_only(spec)
     return profiling.profile_chunks(chunks, workers=workers, numeric_only=lean), passes
+
+
+ProfilePass: TypeAlias = Callable[
+    [MonitorSpec, ColumnReader, int, ServiceCounts, dict[str, str]],
+    tuple[profiling.DatasetProfileView, GroupedRead],
+]
+"""The window's profiling pass: (spec, window reader, profile workers, counts and header to
+fill)."""
 
 
 def _service_streamed(
@@ -272,16 +323,18 @@ def evaluate_window_streamed(
     as_of: datetime | None = None,
     write_report: bool = True,
     profile_workers: int = 1,
+    profile: ProfilePass | None = None,
 ) -> WindowEvaluation:
     """Profile, check, measure drift and quality of a window read in chunks and column groups.
 
-    ``profile_workers`` processes may profile the window's columns (``DriftwiseSettings``).
+    ``profile_workers`` processes may profile the window's columns (``DriftwiseSettings``);
+    ``profile`` replaces the one profiling pass (``profile_pass``), e.g. by one on a cluster.
     """
     clock = Stopwatch()
     columns = spec.columns
     folder = model_folder(artifacts, spec.name)
     label = artifact_label(window.label)
-    ref_read = _reader(spec, None, None)
+    ref_read = window_reader(spec, None, None)
     ref_wanted = reference_columns(spec)
     digest, ref_rows, ref_sample = clock.run(
         "reference_hash", lambda: _reference_pass(spec, ref_read, ref_wanted)
@@ -296,13 +349,13 @@ def evaluate_window_streamed(
             numeric_only=numeric_only(spec),
         ),
     )
-    labels = clock.run("labels", lambda: _window_labels(spec, window, as_of))
+    labels = clock.run("labels", lambda: window_labels(spec, window, as_of))
     header: dict[str, str] = {}
-    read = _reader(spec, window, labels, header)
+    read = window_reader(spec, window, labels, header)
     counts = ServiceCounts()
     view, passes = clock.run(
         "profile",
-        lambda: _profile_window(spec, read, expected_columns(spec), profile_workers, counts),
+        lambda: (profile or profile_pass)(spec, read, profile_workers, counts, header),
     )
     rows, sample = passes.row_count, passes.sample()
     gathered = Gathered(

@@ -33,7 +33,7 @@ from monitoring_lib.spec.report import ReportSettings
 from monitoring_lib.spec.service import ServiceSpec, service_problems
 from monitoring_lib.spec.signals import ConfidenceSettings, ImpactSettings, MultivariateSettings
 from monitoring_lib.spec.sources import FileSource, SourcesSpec, SqlSource
-from monitoring_lib.spec.window import MemorySpec, WindowSpec
+from monitoring_lib.spec.window import ComputeSpec, MemorySpec, WindowSpec
 
 RETRAIN_COOLDOWN_DEPRECATED = (
     "policy.retrain_cooldown is deprecated: write actions.retrain.cooldown instead ({value} is "
@@ -64,6 +64,8 @@ class MonitorSpec(Strict):
     alerts: AlertsSpec = AlertsSpec()
     memory: MemorySpec = MemorySpec()
     """Limits for windows too large to load whole."""
+    compute: ComputeSpec = ComputeSpec()
+    """Where a streamed window is profiled: here, or on a Dask cluster."""
     service: ServiceSpec = ServiceSpec()
     """Service health: what counts as an error, and the SLOs kept over their period."""
     rollups: list[Literal["week", "month"]] = []

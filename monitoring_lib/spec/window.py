@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -110,3 +111,23 @@ class MemorySpec(Strict):
     budget_mb: float = Field(512, ge=1)
     """Working memory when reading in chunks: columns are read (profiled, tested for drift) in
     groups that fit it."""
+
+
+class ComputeSpec(Strict):
+    """Where a window's chunks are profiled: here (the default), or on a Dask cluster whose
+    workers read the window's files themselves. ``DRIFTWISE_DASK_ADDRESS`` and
+    ``DRIFTWISE_DASK_WORKERS`` override it per deployment."""
+
+    mode: Literal["local", "local-cluster", "address"] = "local"
+    """'local-cluster' starts ``workers`` Dask worker processes on this machine for the run;
+    'address' connects to a running scheduler."""
+    address: str | None = None
+    """The scheduler, e.g. 'tcp://scheduler:8786' (mode 'address')."""
+    workers: int = Field(2, ge=1, le=256)
+    """Worker processes of a 'local-cluster'."""
+
+    @model_validator(mode="after")
+    def _address_given(self) -> ComputeSpec:
+        if self.mode == "address" and not self.address:
+            raise PydanticCustomError("compute_address", "mode 'address' needs an address")
+        return self
