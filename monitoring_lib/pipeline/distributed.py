@@ -18,8 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-
-from distributed import Client, LocalCluster
+from typing import TYPE_CHECKING
 
 from monitoring_lib.io.parts import Part, part_rows, part_spec, source_parts
 from monitoring_lib.metrics import profiling
@@ -40,6 +39,9 @@ from monitoring_lib.spec.monitor import MonitorSpec
 from monitoring_lib.spec.window import ComputeSpec
 from monitoring_lib.windows import Window
 
+if TYPE_CHECKING:  # imported where a cluster is used: a local run does not pay ~1.4 s for it
+    from distributed import Client
+
 
 def effective_compute(spec: MonitorSpec, settings: DriftwiseSettings) -> ComputeSpec:
     """The spec's ``compute``, unless the deployment names a scheduler or a worker count."""
@@ -54,6 +56,8 @@ def effective_compute(spec: MonitorSpec, settings: DriftwiseSettings) -> Compute
 def dask_client(compute: ComputeSpec) -> Iterator[Client]:
     """A client of the scheduler named, or of a local cluster of worker processes that lives
     as long as the block (one thread each: whylogs and pandas hold the GIL)."""
+    from distributed import Client, LocalCluster
+
     if compute.mode == "address":
         with Client(compute.address) as client:  # type: ignore[no-untyped-call]
             yield client
