@@ -1,4 +1,4 @@
-"""Actions in the window's time: a 30-day backfill with actions allowed and the 30 daily runs the
+"""Actions in the window's time: a 20-day backfill with actions allowed and the 20 daily runs the
 schedule would make (each as of its scheduled time) start, skip and gate the same retrainings,
 on windows two years before the wall clock (and across a DST change). Small data, few columns."""
 
@@ -20,7 +20,7 @@ from monitoring_lib.store.models import Action, Model
 from tests.credit_world import ZONE, credit_spec, write_project
 
 pytestmark = [pytest.mark.postgres, pytest.mark.prefect]
-DAYS = [date(2024, 3, 20) + timedelta(days=i) for i in range(30)]  # DST starts on 2024-03-31
+DAYS = [date(2024, 3, 24) + timedelta(days=i) for i in range(20)]  # DST starts on 2024-03-31
 POLICY = {
     "rules": [
         {
@@ -47,7 +47,7 @@ ACTIONS = {
 def small_spec(folder: Path, name: str) -> Path:
     """80 predictions a day, a 400-row reference, three features: the decisions, not the data."""
     folder.mkdir()
-    worlds = [(day, demo_data.world_on(day, DAYS[8])) for day in DAYS]
+    worlds = [(day, demo_data.world_on(day, DAYS[4])) for day in DAYS]
     project = write_project(folder, worlds, rows=80, reference_rows=400)
     spec = credit_spec(project, name=name).model_dump(mode="json", exclude={"base_dir"})
     spec.update(window={"length": "1d", "timezone": ZONE}, policy=POLICY, actions=ACTIONS)
@@ -70,7 +70,7 @@ def story(engine: Engine, model: str) -> list[tuple[str, object, str]]:
         return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
 
 
-@pytest.mark.timeout(900)  # 60 monitor runs and their retrainings
+@pytest.mark.timeout(900)  # 40 monitor runs and their retrainings
 def test_a_backfill_with_actions_and_the_daily_schedule_take_the_same_actions(
     tmp_path: Path, pg_store: Engine
 ) -> None:
