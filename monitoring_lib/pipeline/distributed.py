@@ -91,7 +91,7 @@ def profile_part(
     header: dict[str, str] = {}
     read = window_reader(narrowed, window, window_labels(narrowed, window, as_of), header)
     counts = ServiceCounts()
-    view, passes = profile_pass(narrowed, read, 1, counts)
+    view, passes = profile_pass(narrowed, read, 1, counts, offset=offset)
     passes.read = no_read  # the reader is a closure over this worker's labels
     return PartProfile(view, passes, counts, header)
 

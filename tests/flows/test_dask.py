@@ -24,6 +24,10 @@ from sqlalchemy import Engine
 from flows.backfill import BackfillParams, backfill_model
 from flows.monitor import MonitorParams, monitor_model
 from monitoring_lib.io.loading import load_window
+from monitoring_lib.io.parts import part_rows, source_parts
+from monitoring_lib.metrics.service import ServiceCounts
+from monitoring_lib.pipeline.distributed import merge_parts, profile_part
+from monitoring_lib.pipeline.streamed import profile_pass, window_labels, window_reader
 from monitoring_lib.spec.monitor import load_spec
 from monitoring_lib.windows import window_starting_on
 from tests.credit_world import ZONE
@@ -198,3 +202,21 @@ def test_a_worker_lost_mid_window_leaves_no_partial_window_and_the_rerun_complet
     stored = rows_per_window_table(pg_store)
     assert stored["runs"] == 1
     assert stored["metrics"] > 100
+
+
+def test_parts_profiled_apart_keep_the_sample_of_one_pass(tmp_path: Path) -> None:
+    """What each worker does, here in turn: each part sampled from its first row's offset and
+    merged in order gives the sample one pass over the window keeps."""
+    spec = load_spec(_project(tmp_path, DAYS[:1], None))
+    window = window_starting_on(DAYS[0], timedelta(days=1), ZONE)
+    read = window_reader(spec, window, window_labels(spec, window, None), {})
+    _, whole = profile_pass(spec, read, 1, ServiceCounts())
+    parts = source_parts(spec.sources.predictions, spec.base_dir, "predictions")
+    sizes = [part_rows(spec, window, part) for part in parts]
+    assert len(parts) == 3
+    assert sizes == [300, 300, 300]
+    offsets = [sum(sizes[:index]) for index in range(len(parts))]
+    profiled = [profile_part(spec, window, p, None, o) for p, o in zip(parts, offsets, strict=True)]
+    _, merged = merge_parts(profiled, ServiceCounts(), {})
+    assert merged.row_count == whole.row_count == 900
+    pd.testing.assert_frame_equal(merged.sample(), whole.sample())
